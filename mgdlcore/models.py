@@ -1,0 +1,129 @@
+"""ReLU networks of the paper: the SGDL network N_D (Sec. 2), the grades of MGDL (Sec. 3) and MSDL (Sec. 7).
+
+Parameters are initialised as ``torch.nn.Linear`` does (uniform on ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``
+for weights and biases) but from an explicit ``torch.Generator``, so a seed fixes a network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from .structures import MGDLStructure, MSDLStructure, SGDLStructure
+
+
+def init_linear_(layer: nn.Linear, generator: torch.Generator) -> None:
+    """PyTorch's default ``nn.Linear`` initialisation, drawn from ``generator``."""
+    bound = layer.in_features ** -0.5
+    with torch.no_grad():
+        w = torch.empty(layer.weight.shape, dtype=layer.weight.dtype).uniform_(-bound, bound, generator=generator)
+        b = torch.empty(layer.bias.shape, dtype=layer.bias.dtype).uniform_(-bound, bound, generator=generator)
+        layer.weight.copy_(w)
+        layer.bias.copy_(b)
+
+
+class MLP(nn.Module):
+    """``N_D(x) = W_D^T H_{D-1}(x) + b_D`` with ``H_j = ReLU(W_j^T H_{j-1} + b_j)`` (Sec. 2).
+
+    ``widths = (d_0, d_1, ..., d_D)``: input, hidden widths, output.
+    """
+
+    def __init__(self, widths: Sequence[int], *, generator: torch.Generator | None = None):
+        super().__init__()
+        if len(widths) < 3:
+            raise ValueError(f"an MLP needs at least one hidden layer, got widths {tuple(widths)}")
+        self.widths = tuple(int(w) for w in widths)
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.widths[:-2], self.widths[1:-1]))
+        self.out = nn.Linear(self.widths[-2], self.widths[-1])
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        for layer in (*self.hidden, self.out):
+            init_linear_(layer, gen)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The last hidden layer ``H_{D-1}(x)``: what the next grade of MGDL reads."""
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return x
+
+    def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.features(x)
+        return self.out(h), h
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.features(x))
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class MultiGradeModel(nn.Module):
+    """The trained part of an MGDL model: frozen grades, summed (Sec. 3).
+
+    Grade ``l`` reads the last hidden layer of grade ``l-1``; the prediction is
+    ``bar g_L(x) = sum_l scale_l * g_l(x)`` where ``scale_l = 1`` for regression and ``eps_l`` in the
+    image-restoration form of Appendix C.2.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grades = nn.ModuleList()
+        self.scales: list[float] = []
+
+    def add_grade(self, grade: MLP, scale: float = 1.0) -> None:
+        """Freeze ``grade`` and append it."""
+        grade.requires_grad_(False)
+        grade.eval()
+        self.grades.append(grade)
+        self.scales.append(float(scale))
+
+    @property
+    def n_grades(self) -> int:
+        return len(self.grades)
+
+    def grade_outputs(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Each grade's scaled output at ``x``, and the features the next grade would read."""
+        outs = []
+        feats = x
+        for grade, scale in zip(self.grades, self.scales):
+            out, feats = grade.forward_with_features(feats)
+            outs.append(scale * out)
+        return outs, feats
+
+    def forward(self, x: Tensor) -> Tensor:
+        outs, _ = self.grade_outputs(x)
+        if not outs:
+            raise RuntimeError("the multi-grade model has no grades yet")
+        return torch.stack(outs).sum(0)
+
+
+class MultiScaleMLP(nn.Module):
+    """MSDL (Sec. 7, [21]): ``sum_i N^{(i)}(a_i x)`` with one subnetwork per scale ``a_i``."""
+
+    def __init__(self, structure: MSDLStructure, *, generator: torch.Generator | None = None):
+        super().__init__()
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        widths = (structure.input_dim, *structure.hidden, structure.output_dim)
+        self.subnets = nn.ModuleList(MLP(widths, generator=gen) for _ in structure.scales)
+        self.register_buffer("scales", torch.tensor(structure.scales, dtype=torch.float32))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.stack([net(a * x) for net, a in zip(self.subnets, self.scales)]).sum(0)
+
+
+def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0) -> nn.Module:
+    """A freshly initialised SGDL or MSDL network for ``structure``."""
+    gen = torch.Generator().manual_seed(seed)
+    if isinstance(structure, SGDLStructure):
+        return MLP(structure.widths, generator=gen)
+    if isinstance(structure, MSDLStructure):
+        return MultiScaleMLP(structure, generator=gen)
+    raise TypeError(f"build_network takes an SGDL or MSDL structure, got {type(structure).__name__}; "
+                    "MGDL grades are built one at a time with build_grade")
+
+
+def build_grade(structure: MGDLStructure, grade: int, *, seed: int = 0) -> MLP:
+    """A freshly initialised trainable network for ``grade`` (1-based) of an MGDL structure."""
+    gen = torch.Generator().manual_seed(seed * 1000 + grade)
+    return MLP(structure.grade_widths(grade), generator=gen)

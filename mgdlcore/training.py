@@ -1,0 +1,138 @@
+"""Full-batch training: plain gradient descent, eq. (2)/(4), or Adam, with a history and divergence record.
+
+The loop is deliberately small. Everything task-specific (the loss, what to evaluate, Hessian
+eigenvalues, snapshots) comes in through the ``loss_fn`` closure and callbacks.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+from tqdm.auto import tqdm
+
+Callback = Callable[[int], dict[str, float] | None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one network (an SGDL model or one MGDL grade) is trained."""
+
+    epochs: int                                   # full-batch steps
+    learning_rate: float                          # eta in eq. (2)
+    optimizer: Literal["adam", "gd"] = "adam"     # "gd" is plain gradient descent, eq. (2)
+    eval_every: int = 100                         # callbacks run every this many epochs (and at the ends)
+    loss_every: int = 1                           # keep the training loss of every this many epochs
+    progress: bool = True                         # tqdm.auto progress bar
+    description: str = ""                         # progress-bar label
+
+    def __post_init__(self):
+        if self.epochs < 0:
+            raise ValueError(f"epochs must be >= 0, got {self.epochs}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.optimizer not in ("adam", "gd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; accepted: 'adam', 'gd'")
+        if self.eval_every < 1 or self.loss_every < 1:
+            raise ValueError("eval_every and loss_every must be >= 1")
+
+
+@dataclass
+class History:
+    """What happened during one training run."""
+
+    loss_epochs: list[int] = field(default_factory=list)   # epochs at which ``loss`` was kept
+    loss: list[float] = field(default_factory=list)        # loss at the parameters *before* that epoch's step
+    eval_epochs: list[int] = field(default_factory=list)   # epochs (steps done) at which callbacks ran
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    diverged: bool = False
+    diverged_epoch: int | None = None                      # first epoch whose loss was not finite
+    epochs_run: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    params = list(params)
+    if config.optimizer == "gd":
+        return torch.optim.SGD(params, lr=config.learning_rate, momentum=0.0)
+    return torch.optim.Adam(params, lr=config.learning_rate)
+
+
+def _nan_to_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def train(
+    loss_fn: Callable[[], torch.Tensor],
+    params: Sequence[torch.nn.Parameter],
+    config: TrainConfig,
+    *,
+    callbacks: Sequence[Callback] = (),
+) -> History:
+    """Minimise ``loss_fn()`` over ``params`` for ``config.epochs`` full-batch steps.
+
+    Each epoch evaluates ``loss_fn`` once (at the pre-update parameters), back-propagates and takes one
+    optimiser step. Every ``config.eval_every`` epochs, and before the first and after the last step,
+    each callback is called with the number of steps done; the dicts they return are collected in
+    ``History.metrics``. Losses stay on the device between checks, so a GPU is not synchronised
+    every step. A non-finite loss ends the run with ``History.diverged = True`` instead of raising.
+    """
+    params = list(params)
+    opt = make_optimizer(params, config)
+    hist = History()
+    n = config.epochs
+    losses = torch.empty(max(n, 1), dtype=torch.float64, device=params[0].device)
+
+    def run_callbacks(epoch: int) -> None:
+        hist.eval_epochs.append(epoch)
+        for cb in callbacks:
+            out = cb(epoch) or {}
+            for k, v in out.items():
+                hist.metrics.setdefault(k, []).append(_nan_to_none(float(v)))
+
+    t0 = time.perf_counter()
+    run_callbacks(0)
+    bar = tqdm(total=n, desc=config.description, disable=not config.progress, leave=False)
+    done = 0
+    while done < n and not hist.diverged:
+        stop = min(n, (done // config.eval_every + 1) * config.eval_every)
+        for epoch in range(done, stop):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            loss.backward()
+            opt.step()
+            losses[epoch] = loss.detach()
+        block = losses[done:stop]
+        finite = torch.isfinite(block)
+        if not bool(finite.all()):
+            first = done + int((~finite).nonzero()[0, 0])
+            hist.diverged, hist.diverged_epoch = True, first
+            stop = first + 1
+        else:
+            bar.set_postfix(loss=f"{float(block[-1]):.3e}", refresh=False)
+        bar.update(stop - done)
+        done = stop
+        if not hist.diverged:
+            run_callbacks(done)
+    bar.close()
+    hist.epochs_run = done
+    kept = list(range(0, done, config.loss_every))
+    if done and kept[-1] != done - 1:
+        kept.append(done - 1)
+    values = losses[:done].cpu().tolist() if done else []
+    hist.loss_epochs = kept
+    hist.loss = [_nan_to_none(values[i]) for i in kept]
+    hist.seconds = time.perf_counter() - t0
+    return hist
+
+
+def half_mse(target: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+    """The loss (1)/(3): ``1/(2N) sum ||y - N(x)||^2``."""
+    return 0.5 * torch.mean((target - prediction) ** 2)
