@@ -1,7 +1,7 @@
 """ReLU networks of the paper: the SGDL network N_D (Sec. 2), the grades of MGDL (Sec. 3) and MSDL (Sec. 7).
 
-Parameters are initialised as ``torch.nn.Linear`` does (uniform on ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``
-for weights and biases) but from an explicit ``torch.Generator``, so a seed fixes a network.
+Parameters are drawn from an explicit ``torch.Generator`` (see ``init_linear_`` for the schemes), so a seed
+fixes a network.
 """
 
 from __future__ import annotations
@@ -14,12 +14,32 @@ from torch import Tensor, nn
 from .structures import MGDLStructure, MSDLStructure, SGDLStructure
 
 
-def init_linear_(layer: nn.Linear, generator: torch.Generator) -> None:
-    """PyTorch's default ``nn.Linear`` initialisation, drawn from ``generator``."""
-    bound = layer.in_features ** -0.5
+INITS = ("glorot_normal", "he_normal", "torch_default")
+
+
+def init_linear_(layer: nn.Linear, generator: torch.Generator, init: str = "glorot_normal") -> None:
+    """Initialise ``layer`` from ``generator``.
+
+    ``glorot_normal``: W ~ N(0, 2/(fan_in+fan_out)), b ~ N(0, 0.01^2) (the authors' image experiments, JAX stax
+    defaults); ``he_normal``: W ~ N(0, 2/fan_in), b = 0 (the authors' synthetic, eigenvalue and MSDL experiments);
+    ``torch_default``: W, b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (``torch.nn.Linear``).
+    """
+    fan_in, fan_out = layer.in_features, layer.out_features
+    w = torch.empty(layer.weight.shape)
+    b = torch.empty(layer.bias.shape)
+    if init == "glorot_normal":
+        w.normal_(0.0, (2.0 / (fan_in + fan_out)) ** 0.5, generator=generator)
+        b.normal_(0.0, 0.01, generator=generator)
+    elif init == "he_normal":
+        w.normal_(0.0, (2.0 / fan_in) ** 0.5, generator=generator)
+        b.zero_()
+    elif init == "torch_default":
+        bound = fan_in**-0.5
+        w.uniform_(-bound, bound, generator=generator)
+        b.uniform_(-bound, bound, generator=generator)
+    else:
+        raise ValueError(f"unknown init {init!r}; accepted: {', '.join(INITS)}")
     with torch.no_grad():
-        w = torch.empty(layer.weight.shape, dtype=layer.weight.dtype).uniform_(-bound, bound, generator=generator)
-        b = torch.empty(layer.bias.shape, dtype=layer.bias.dtype).uniform_(-bound, bound, generator=generator)
         layer.weight.copy_(w)
         layer.bias.copy_(b)
 
@@ -30,7 +50,8 @@ class MLP(nn.Module):
     ``widths = (d_0, d_1, ..., d_D)``: input, hidden widths, output.
     """
 
-    def __init__(self, widths: Sequence[int], *, generator: torch.Generator | None = None):
+    def __init__(self, widths: Sequence[int], *, generator: torch.Generator | None = None,
+                 init: str = "glorot_normal"):
         super().__init__()
         if len(widths) < 3:
             raise ValueError(f"an MLP needs at least one hidden layer, got widths {tuple(widths)}")
@@ -39,7 +60,7 @@ class MLP(nn.Module):
         self.out = nn.Linear(self.widths[-2], self.widths[-1])
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         for layer in (*self.hidden, self.out):
-            init_linear_(layer, gen)
+            init_linear_(layer, gen, init)
 
     def features(self, x: Tensor) -> Tensor:
         """The last hidden layer ``H_{D-1}(x)``: what the next grade of MGDL reads."""
@@ -101,29 +122,31 @@ class MultiGradeModel(nn.Module):
 class MultiScaleMLP(nn.Module):
     """MSDL (Sec. 7, [21]): ``sum_i N^{(i)}(a_i x)`` with one subnetwork per scale ``a_i``."""
 
-    def __init__(self, structure: MSDLStructure, *, generator: torch.Generator | None = None):
+    def __init__(self, structure: MSDLStructure, *, generator: torch.Generator | None = None,
+                 init: str = "he_normal"):
         super().__init__()
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         widths = (structure.input_dim, *structure.hidden, structure.output_dim)
-        self.subnets = nn.ModuleList(MLP(widths, generator=gen) for _ in structure.scales)
+        self.subnets = nn.ModuleList(MLP(widths, generator=gen, init=init) for _ in structure.scales)
         self.register_buffer("scales", torch.tensor(structure.scales, dtype=torch.float32))
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.stack([net(a * x) for net, a in zip(self.subnets, self.scales)]).sum(0)
 
 
-def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0) -> nn.Module:
+def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0, init: str = "glorot_normal"
+                  ) -> nn.Module:
     """A freshly initialised SGDL or MSDL network for ``structure``."""
     gen = torch.Generator().manual_seed(seed)
     if isinstance(structure, SGDLStructure):
-        return MLP(structure.widths, generator=gen)
+        return MLP(structure.widths, generator=gen, init=init)
     if isinstance(structure, MSDLStructure):
-        return MultiScaleMLP(structure, generator=gen)
+        return MultiScaleMLP(structure, generator=gen, init=init)
     raise TypeError(f"build_network takes an SGDL or MSDL structure, got {type(structure).__name__}; "
                     "MGDL grades are built one at a time with build_grade")
 
 
-def build_grade(structure: MGDLStructure, grade: int, *, seed: int = 0) -> MLP:
+def build_grade(structure: MGDLStructure, grade: int, *, seed: int = 0, init: str = "glorot_normal") -> MLP:
     """A freshly initialised trainable network for ``grade`` (1-based) of an MGDL structure."""
     gen = torch.Generator().manual_seed(seed * 1000 + grade)
-    return MLP(structure.grade_widths(grade), generator=gen)
+    return MLP(structure.grade_widths(grade), generator=gen, init=init)
