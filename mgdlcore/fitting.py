@@ -39,10 +39,17 @@ def loss_callback(model: Callable[[Tensor], Tensor], sets: Sets, offsets: Mappin
 
 
 def fit_network(structure: SGDLStructure | MSDLStructure, x: Tensor, y: Tensor, config: TrainConfig, *,
-                seed: int = 0, init: str = "glorot_normal", eval_sets: Sets | None = None,
-                callbacks: Sequence[Callback] = ()) -> tuple[torch.nn.Module, History]:
-    """Train an SGDL (or MSDL) network end to end on ``(x, y)``."""
-    net = build_network(structure, seed=seed, init=init).to(x.device)
+                seed: int = 0, init: str = "glorot_normal", relu_prime_at_zero: int = 0,
+                eval_sets: Sets | None = None, callbacks: Sequence[Callback] | Callable[[torch.nn.Module],
+                Sequence[Callback]] = ()) -> tuple[torch.nn.Module, History]:
+    """Train an SGDL (or MSDL) network end to end on ``(x, y)``.
+
+    ``callbacks`` is a list, or a function of the freshly built network returning one (for callbacks that
+    need the network, e.g. Hessian eigenvalues).
+    """
+    net = build_network(structure, seed=seed, init=init, relu_prime_at_zero=relu_prime_at_zero).to(x.device)
+    if callable(callbacks):
+        callbacks = callbacks(net)
     cbs = list(callbacks)
     if eval_sets:
         cbs.insert(0, loss_callback(net, eval_sets))
@@ -60,7 +67,7 @@ class GradeResult:
 
 
 def fit_mgdl(structure: MGDLStructure, x: Tensor, y: Tensor, config: TrainConfig, *, seed: int = 0,
-             init: str = "glorot_normal", eval_sets: Sets | None = None, n_grades: int | None = None,
+             init: str = "glorot_normal", relu_prime_at_zero: int = 0, eval_sets: Sets | None = None, n_grades: int | None = None,
              grade_callbacks: Callable[[int, MLP, Tensor, Tensor], Sequence[Callback]] | None = None,
              ) -> tuple[MultiGradeModel, list[GradeResult]]:
     """Train the grades of ``structure`` one after another (Sec. 3, eqs. (3)-(4)).
@@ -74,7 +81,7 @@ def fit_mgdl(structure: MGDLStructure, x: Tensor, y: Tensor, config: TrainConfig
     model = MultiGradeModel()
     results: list[GradeResult] = []
     for grade in range(1, (n_grades or structure.n_grades) + 1):
-        net = build_grade(structure, grade, seed=seed, init=init).to(x.device)
+        net = build_grade(structure, grade, seed=seed, init=init, relu_prime_at_zero=relu_prime_at_zero).to(x.device)
         f_train = feats["train"]
         residual = y - preds["train"]
         cbs: list[Callback] = []

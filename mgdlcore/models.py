@@ -13,7 +13,6 @@ from torch import Tensor, nn
 
 from .structures import MGDLStructure, MSDLStructure, SGDLStructure
 
-
 INITS = ("glorot_normal", "he_normal", "torch_default")
 
 
@@ -44,15 +43,30 @@ def init_linear_(layer: nn.Linear, generator: torch.Generator, init: str = "glor
         layer.bias.copy_(b)
 
 
+def relu_right(x: Tensor) -> Tensor:
+    """ReLU whose autograd derivative at 0 is 1 (the authors' ``relu_grad = where(x >= 0, 1, 0)``).
+
+    ``torch.relu`` takes ReLU'(0) = 0. The two differ only on the kink, which matters for eq. (5): x = 0
+    is a training point, and with zero biases every first-layer unit sits on the kink there.
+    Works with double backward and ``torch.func`` (second derivative 0).
+    """
+    return torch.where(x >= 0, x, torch.zeros_like(x))
+
+
 class MLP(nn.Module):
     """``N_D(x) = W_D^T H_{D-1}(x) + b_D`` with ``H_j = ReLU(W_j^T H_{j-1} + b_j)`` (Sec. 2).
 
-    ``widths = (d_0, d_1, ..., d_D)``: input, hidden widths, output.
+    ``widths = (d_0, d_1, ..., d_D)``: input, hidden widths, output. ``relu_prime_at_zero`` (0 or 1) picks
+    the derivative autograd uses on the kink: 0 is ``torch.relu``, 1 is ``relu_right``.
     """
 
     def __init__(self, widths: Sequence[int], *, generator: torch.Generator | None = None,
-                 init: str = "glorot_normal"):
+                 init: str = "glorot_normal", relu_prime_at_zero: int = 0):
         super().__init__()
+        if relu_prime_at_zero not in (0, 1):
+            raise ValueError(f"relu_prime_at_zero must be 0 or 1, got {relu_prime_at_zero!r}")
+        self.relu_prime_at_zero = relu_prime_at_zero
+        self.act = relu_right if relu_prime_at_zero == 1 else torch.relu
         if len(widths) < 3:
             raise ValueError(f"an MLP needs at least one hidden layer, got widths {tuple(widths)}")
         self.widths = tuple(int(w) for w in widths)
@@ -65,7 +79,7 @@ class MLP(nn.Module):
     def features(self, x: Tensor) -> Tensor:
         """The last hidden layer ``H_{D-1}(x)``: what the next grade of MGDL reads."""
         for layer in self.hidden:
-            x = torch.relu(layer(x))
+            x = self.act(layer(x))
         return x
 
     def forward_with_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -123,30 +137,32 @@ class MultiScaleMLP(nn.Module):
     """MSDL (Sec. 7, [21]): ``sum_i N^{(i)}(a_i x)`` with one subnetwork per scale ``a_i``."""
 
     def __init__(self, structure: MSDLStructure, *, generator: torch.Generator | None = None,
-                 init: str = "he_normal"):
+                 init: str = "he_normal", relu_prime_at_zero: int = 0):
         super().__init__()
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         widths = (structure.input_dim, *structure.hidden, structure.output_dim)
-        self.subnets = nn.ModuleList(MLP(widths, generator=gen, init=init) for _ in structure.scales)
+        self.subnets = nn.ModuleList(MLP(widths, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
+                                     for _ in structure.scales)
         self.register_buffer("scales", torch.tensor(structure.scales, dtype=torch.float32))
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.stack([net(a * x) for net, a in zip(self.subnets, self.scales)]).sum(0)
 
 
-def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0, init: str = "glorot_normal"
-                  ) -> nn.Module:
+def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0, init: str = "glorot_normal",
+                  relu_prime_at_zero: int = 0) -> nn.Module:
     """A freshly initialised SGDL or MSDL network for ``structure``."""
     gen = torch.Generator().manual_seed(seed)
     if isinstance(structure, SGDLStructure):
-        return MLP(structure.widths, generator=gen, init=init)
+        return MLP(structure.widths, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
     if isinstance(structure, MSDLStructure):
-        return MultiScaleMLP(structure, generator=gen, init=init)
+        return MultiScaleMLP(structure, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
     raise TypeError(f"build_network takes an SGDL or MSDL structure, got {type(structure).__name__}; "
                     "MGDL grades are built one at a time with build_grade")
 
 
-def build_grade(structure: MGDLStructure, grade: int, *, seed: int = 0, init: str = "glorot_normal") -> MLP:
+def build_grade(structure: MGDLStructure, grade: int, *, seed: int = 0, init: str = "glorot_normal",
+                relu_prime_at_zero: int = 0) -> MLP:
     """A freshly initialised trainable network for ``grade`` (1-based) of an MGDL structure."""
     gen = torch.Generator().manual_seed(seed * 1000 + grade)
-    return MLP(structure.grade_widths(grade), generator=gen, init=init)
+    return MLP(structure.grade_widths(grade), generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
