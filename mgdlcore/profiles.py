@@ -33,7 +33,7 @@ class RegressionProfile:
 
 REGRESSION_PROFILES = {
     "paper": RegressionProfile("paper", max_size=None, epochs=10_000),
-    "cpu": RegressionProfile("cpu", max_size=128, epochs=2_000, eval_every=100, loss_every=5),
+    "cpu": RegressionProfile("cpu", max_size=128, epochs=3_000, eval_every=100, loss_every=5),
     "smoke": RegressionProfile("smoke", max_size=32, epochs=60, eval_every=20, loss_every=1),
 }
 

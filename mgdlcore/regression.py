@@ -119,11 +119,13 @@ def run_regression(image: str, method: str, profile: str = "cpu", *, device: str
             with torch.no_grad():
                 recon["SGDL"] = data.as_image(net(data.x["test"]))
             histories = [hist]
+            record["n_parameters"] = sum(p.numel() for p in net.parameters())
         else:
-            _, grades = fit_mgdl(structure, data.x["train"], data.y["train"], cfg, seed=seed, eval_sets=evals)
+            model, grades = fit_mgdl(structure, data.x["train"], data.y["train"], cfg, seed=seed, eval_sets=evals)
             for g in grades:
                 recon[f"grade {g.grade}"] = data.as_image(g.predictions["test"])
             histories = [g.history for g in grades]
+            record["n_parameters"] = [sum(p.numel() for p in grade.parameters()) for grade in model.grades]
         record["diverged"] = any(h.diverged for h in histories)
         record["history"] = [
             {"grade": i + 1 if method == "MGDL" else None,
@@ -138,6 +140,7 @@ def run_regression(image: str, method: str, profile: str = "cpu", *, device: str
     def scores(pred: np.ndarray) -> dict:
         return {f"psnr_{name}": psnr(img[m], pred[m]) for name, m in masks.items()}
 
+    record["n_train"] = int(masks["train"].sum())
     final = recon[list(recon)[-1]]
     record.update(scores(final) if np.isfinite(final).all() else {"psnr_train": None, "psnr_val": None,
                                                                     "psnr_test": None})
