@@ -1,0 +1,14 @@
+"""Test-session defaults: notebooks run in the smoke profile, write to a temporary folder, and read the
+paper's images from ../shared/data/images when that folder exists (CI places it there)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+_here = Path(__file__).resolve().parent
+_shared = _here.parent / "shared" / "data" / "images"
+if "MGDL_DATA_DIR" not in os.environ and _shared.is_dir():
+    os.environ["MGDL_DATA_DIR"] = str(_shared)
+os.environ.setdefault("MGDL_PROFILE", "smoke")
+os.environ.setdefault("MGDL_RESULTS_DIR", tempfile.mkdtemp(prefix="mgdl-results-"))
+os.environ.setdefault("MPLBACKEND", "Agg")

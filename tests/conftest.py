@@ -1,0 +1,31 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture
+def device():
+    return torch.device("cpu")
+
+
+@pytest.fixture
+def generator():
+    return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def odd_image():
+    """A smooth 37x31 test image on [0, 1] (odd, non-square: catches height/width swaps)."""
+    r, c = np.meshgrid(np.linspace(0, 1, 37), np.linspace(0, 1, 31), indexing="ij")
+    return 0.5 + 0.25 * np.sin(3 * r) * np.cos(2 * c) + 0.2 * r * c
+
+
+@pytest.fixture
+def data_dir():
+    d = os.environ.get("MGDL_DATA_DIR")
+    if not d or not Path(d).is_dir():
+        pytest.skip("MGDL_DATA_DIR does not point at the paper's images")
+    return Path(d)
