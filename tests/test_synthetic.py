@@ -21,14 +21,16 @@ def test_settings_match_eq5(setting, kappa):
 def test_training_grid_is_equispaced_with_both_ends():
     x = synthetic_data(1).x_train[:, 0].double().numpy()
     assert x[0] == 0.0 and x[-1] == 1.0
-    np.testing.assert_allclose(np.diff(x), 1 / 1023, rtol=1e-5)
+    np.testing.assert_allclose(np.diff(x), 1 / 1023, atol=1e-7)  # float32 grid
 
 
 def test_targets_are_the_sum_of_sines_by_hand():
     d = synthetic_data(2, phase_seed=3)
     x = d.x_val[:7, 0].double().numpy()
     by_hand = [sum(np.sin(2 * np.pi * k * xi + p) for k, p in zip(d.kappa, d.phases)) for xi in x]
-    np.testing.assert_allclose(d.y_val[:7, 0].double().numpy(), by_hand, atol=1e-6)
+    # targets are computed in float64 at the float64 points, then stored as float32; the float32 inputs
+    # differ from those points by < 6e-8, and |g'| <= 2 pi * sum(kappa) ~ 490 here
+    np.testing.assert_allclose(d.y_val[:7, 0].double().numpy(), by_hand, atol=1e-4)
     np.testing.assert_allclose(d.target(d.x_val[:7]), by_hand, atol=1e-12)
     assert target_function(np.array([0.25]), (1.0,), (0.0,))[0] == pytest.approx(1.0)
 
