@@ -31,7 +31,7 @@ def test_targets_are_the_sum_of_sines_by_hand():
     # targets are computed in float64 at the float64 points, then stored as float32; the float32 inputs
     # differ from those points by < 6e-8, and |g'| <= 2 pi * sum(kappa) ~ 490 here
     np.testing.assert_allclose(d.y_val[:7, 0].double().numpy(), by_hand, atol=1e-4)
-    np.testing.assert_allclose(d.target(d.x_val[:7]), by_hand, atol=1e-12)
+    np.testing.assert_allclose(d.target(d.x_val[:7, 0]), by_hand, atol=1e-12)
     assert target_function(np.array([0.25]), (1.0,), (0.0,))[0] == pytest.approx(1.0)
 
 
