@@ -1,0 +1,168 @@
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torch import nn
+
+from mgdlcore.hessian import (
+    eigen_callback,
+    extreme_eigenvalues,
+    flat_loss,
+    flat_parameters,
+    hvp_function,
+    iteration_eigenvalues,
+    lanczos_iteration_eigenvalues,
+    loss_hessian,
+    n_trainable,
+)
+from mgdlcore.models import MLP
+from mgdlcore.training import TrainConfig, half_mse, train
+
+
+def small_problem(relu_prime_at_zero=0, init="glorot_normal", x=None, widths=(2, 5, 7, 1), dtype=torch.float64):
+    g = torch.Generator().manual_seed(7)
+    net = MLP(widths, generator=g, init=init, relu_prime_at_zero=relu_prime_at_zero).to(dtype)
+    if x is None:
+        x = torch.rand(37, widths[0], generator=g, dtype=dtype)
+    y = torch.sin(3 * x.sum(1, keepdim=True)) + 0.1
+    return net, (lambda m: half_mse(y, m(x)))
+
+
+def fd_hessian(net, loss, h, one_sided=False):
+    """Finite differences of the autodiff gradient, column by column."""
+    f = flat_loss(net, loss)
+    theta = flat_parameters(net)
+    grad = torch.func.grad(f)
+    g0 = grad(theta)
+    cols = []
+    for j in range(theta.numel()):
+        e = torch.zeros_like(theta)
+        e[j] = h
+        cols.append((grad(theta + e) - g0) / h if one_sided else (grad(theta + e) - grad(theta - e)) / (2 * h))
+    return torch.stack(cols, 1)
+
+
+def test_dense_hessian_matches_finite_differences():
+    net, loss = small_problem()
+    H = loss_hessian(net, loss, chunk_size=17)
+    assert H.shape == (n_trainable(net),) * 2 == (2 * 5 + 5 + 5 * 7 + 7 + 7 + 1,) * 2
+    torch.testing.assert_close(H, H.T)
+    Hfd = fd_hessian(net, loss, 1e-6)
+    torch.testing.assert_close(H, 0.5 * (Hfd + Hfd.T), atol=1e-7, rtol=1e-6)
+
+
+def test_relu_prime_at_zero_picks_the_one_sided_hessian_at_the_kink():
+    """He init has zero biases, so at the input x = 0 of eq. (5) every unit sits on the kink. For one hidden
+    layer (grade 1 of (30)) ReLU'(0) = 1 agrees with the forward difference (a bias step up switches its unit
+    on), ReLU'(0) = 0 with the backward difference. (With two or more hidden layers the gradient jumps at such
+    a point, and the autodiff Hessian there is a convention, not a limit of difference quotients.)"""
+    x = torch.linspace(0, 1, 9, dtype=torch.float64)[:, None]
+    for rp, sign in ((1, 1.0), (0, -1.0)):
+        net, loss = small_problem(relu_prime_at_zero=rp, init="he_normal", x=x, widths=(1, 6, 1))
+        H = loss_hessian(net, loss)
+        Hfd = fd_hessian(net, loss, sign * 1e-7, one_sided=True)
+        torch.testing.assert_close(H, 0.5 * (Hfd + Hfd.T), atol=2e-5, rtol=1e-4)
+    h1 = loss_hessian(*small_problem(1, "he_normal", x, (1, 6, 1)))
+    h0 = loss_hessian(*small_problem(0, "he_normal", x, (1, 6, 1)))
+    assert (h1 - h0).abs().max() > 1e-3  # the choice matters at x = 0
+
+
+def test_hvp_matches_dense_hessian():
+    net, loss = small_problem()
+    H = loss_hessian(net, loss).numpy()
+    hvp = hvp_function(net, loss)
+    v = np.random.default_rng(0).standard_normal((H.shape[0], 3))
+    np.testing.assert_allclose(hvp(v[:, 0]), H @ v[:, 0], atol=1e-10)
+    np.testing.assert_allclose(hvp(v), H @ v, atol=1e-10)
+
+
+@pytest.mark.parametrize("which, expected", [("LA", [46, 47, 48, 49, 50]), ("SA", [1, 2, 3, 4, 5])])
+def test_lanczos_on_diagonal(which, expected):
+    d = np.arange(1.0, 51.0)
+    vals = extreme_eigenvalues(lambda v: d[:, None] * v if np.ndim(v) == 2 else d * v, 50, 5, which)
+    np.testing.assert_allclose(vals, expected, rtol=1e-8)
+
+
+def test_lanczos_agrees_with_dense_on_a_network():
+    net, loss = small_problem(widths=(3, 11, 9, 1))
+    H = loss_hessian(net, loss)
+    lam = scipy.linalg.eigvalsh(H.numpy())
+    hvp = hvp_function(net, loss)
+    n = H.shape[0]
+    np.testing.assert_allclose(extreme_eigenvalues(hvp, n, 4, "LA", tol=1e-10), lam[-4:], rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(extreme_eigenvalues(hvp, n, 4, "SA", tol=1e-10), lam[:4], rtol=1e-6, atol=1e-9)
+    lr = 1.9 / lam[-1]
+    dense = iteration_eigenvalues(H, lr, k=4)
+    lanc = lanczos_iteration_eigenvalues(hvp, n, lr, k=4, tol=1e-10)
+    np.testing.assert_allclose(lanc.smallest, dense.smallest, atol=1e-8)
+    np.testing.assert_allclose(lanc.largest, dense.largest, atol=1e-8)
+
+
+def test_iteration_eigenvalues_counts_repeated_eigenvalues():
+    lam = np.array([-1.0, 0.0, 0.0, 3.0, 5.01, 5.01, 5.01, 10.0])
+    Q = np.linalg.qr(np.random.default_rng(1).standard_normal((8, 8)))[0]
+    res = iteration_eigenvalues(Q @ np.diag(lam) @ Q.T, lr=0.4, k=3)
+    # I - 0.4 H has eigenvalues 1.4, 1, 1, -0.2, -1.004 (three times), -3
+    np.testing.assert_allclose(res.smallest, [-3, -1.004, -1.004], atol=1e-12)
+    np.testing.assert_allclose(res.largest, [1.4, 1, 1], atol=1e-12)
+    assert res.n_le_minus1 == 4 and res.n_near_minus1 == 4 and res.n == 8
+    m = res.to_metrics()
+    assert m["eig_min_0"] == pytest.approx(-3) and m["eig_max_0"] == pytest.approx(1.4) and m["n_le_minus1"] == 4
+
+
+class Quadratic(nn.Module):
+    def __init__(self, w0):
+        super().__init__()
+        self.w = nn.Parameter(w0.clone())
+
+    def forward(self, x):
+        return self.w
+
+
+@pytest.mark.parametrize("factor, diverges", [(0.98, False), (1.02, True)])
+def test_gd_on_quadratic_diverges_exactly_above_2_over_lambda_max(factor, diverges):
+    """Theorem 1: GD on F(w) = w^T A w / 2 converges iff eta < 2 / lambda_max(A)."""
+    lam = np.array([0.3, 1.0, 2.5, 4.0, 7.0])
+    Q = np.linalg.qr(np.random.default_rng(2).standard_normal((5, 5)))[0]
+    A = torch.tensor(Q @ np.diag(lam) @ Q.T)
+    model = Quadratic(torch.ones(5, dtype=torch.float64))
+
+    def loss(m):
+        w = m(None)
+        return 0.5 * w @ A @ w
+
+    H = loss_hessian(model, loss)
+    torch.testing.assert_close(H, A)
+    lr = factor * 2 / lam.max()
+    assert iteration_eigenvalues(H, lr).n_le_minus1 == int(diverges)
+    cfg = TrainConfig(epochs=3000, learning_rate=lr, optimizer="gd", eval_every=1000, progress=False)
+    hist = train(lambda: loss(model), list(model.parameters()), cfg)
+    final = hist.loss[-1] if hist.loss[-1] is not None else float("inf")
+    if diverges:
+        assert final > 1e10 or hist.diverged
+    else:
+        assert final < 1e-12 and not hist.diverged
+
+
+@pytest.mark.parametrize("method", ["dense", "lanczos"])
+def test_eigen_callback_reports_pre_update_eigenvalues(method):
+    net, loss = small_problem(dtype=torch.float64)
+    lr = 0.5
+    before = iteration_eigenvalues(loss_hessian(net, loss), lr, k=3)
+    cfg = TrainConfig(epochs=4, learning_rate=lr, optimizer="gd", eval_every=2, progress=False)
+    kw = {"tol": 1e-10} if method == "lanczos" else {}
+    hist = train(lambda: loss(net), list(net.parameters()), cfg,
+                 callbacks=[eigen_callback(net, loss, lr, k=3, method=method, **kw)])
+    assert hist.eval_epochs == [0, 2, 4]
+    assert set(hist.metrics) == {"eig_min_0", "eig_min_1", "eig_min_2", "eig_max_0", "eig_max_1", "eig_max_2",
+                                 "n_le_minus1", "n_near_minus1"}
+    assert hist.metrics["eig_min_0"][0] == pytest.approx(before.smallest[0], abs=1e-8)
+    assert hist.metrics["eig_max_2"][0] == pytest.approx(before.largest[2], abs=1e-8)
+    assert hist.metrics["eig_min_0"][2] != pytest.approx(before.smallest[0], abs=1e-8)
+
+
+def test_frozen_parameters_are_excluded():
+    net, loss = small_problem()
+    net.hidden[0].requires_grad_(False)
+    assert n_trainable(net) == 5 * 7 + 7 + 7 + 1
+    assert loss_hessian(net, loss).shape == (50, 50)
