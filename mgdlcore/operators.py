@@ -90,37 +90,42 @@ class GaussianBlur(LinearOperator):
 
     The image is extended by half-sample symmetry (numpy ``'symmetric'``, ``scipy.ndimage`` ``'reflect'``:
     ``d c b a | a b c d | d c b a``) and then correlated with the kernel on the valid region, so the output has
-    the input's shape. As the kernel is symmetric, correlation and convolution coincide. The adjoint is the
-    transposed valid correlation followed by folding the padded border back onto the pixels it copied.
+    the input's shape. As the kernel is symmetric, correlation and convolution coincide. The Gaussian is separable
+    (``K = k k^T`` with the normalised 1-D kernel ``k``), so ``A`` is applied as a column pass then a row pass, each
+    with the same boundary rule; this equals the 2-D valid correlation of the symmetrically padded image. The
+    adjoint is each pass's transposed valid correlation followed by folding the padded border back onto the
+    pixels it copied.
     """
 
     def __init__(self, sigma: float, size: int | None = None):
         self.sigma = float(sigma)
         self.kernel = gaussian_kernel(self.sigma, size)
         self.pad = self.kernel.shape[0] // 2
+        k1 = np.exp(-np.arange(-self.pad, self.pad + 1, dtype=np.float64) ** 2 / (2.0 * self.sigma**2))
+        self.kernel1d = k1 / k1.sum()
 
-    def _kernel(self, ref: Tensor) -> Tensor:
-        return torch.as_tensor(self.kernel, dtype=ref.dtype, device=ref.device)[None, None]
+    def _k(self, ref: Tensor, axis: int) -> Tensor:
+        k = torch.as_tensor(self.kernel1d, dtype=ref.dtype, device=ref.device)
+        return k.reshape(1, 1, -1, 1) if axis == -2 else k.reshape(1, 1, 1, -1)
 
     def _index(self, n: int, device) -> Tensor:
         return torch.as_tensor(symmetric_indices(n, self.pad), device=device)
 
     def A(self, x: Tensor) -> Tensor:  # noqa: N802
         h, w = x.shape[-2:]
-        lead = x.shape[:-2]
-        xp = x.index_select(-2, self._index(h, x.device)).index_select(-1, self._index(w, x.device))
-        out = torch.nn.functional.conv2d(xp.reshape(-1, 1, *xp.shape[-2:]), self._kernel(x))
-        return out.reshape(*lead, h, w)
+        z = x.reshape(-1, 1, h, w)
+        z = torch.nn.functional.conv2d(z.index_select(-2, self._index(h, x.device)), self._k(x, -2))
+        z = torch.nn.functional.conv2d(z.index_select(-1, self._index(w, x.device)), self._k(x, -1))
+        return z.reshape(x.shape)
 
     def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
         h, w = y.shape[-2:]
-        lead = y.shape[:-2]
-        yp = torch.nn.functional.conv_transpose2d(y.reshape(-1, 1, h, w), self._kernel(y))[:, 0]
-        rows = torch.zeros((yp.shape[0], h, yp.shape[-1]), dtype=y.dtype, device=y.device)
-        rows.index_add_(1, self._index(h, y.device), yp)
-        out = torch.zeros((yp.shape[0], h, w), dtype=y.dtype, device=y.device)
-        out.index_add_(2, self._index(w, y.device), rows)
-        return out.reshape(*lead, h, w)
+        z = y.reshape(-1, 1, h, w)
+        zp = torch.nn.functional.conv_transpose2d(z, self._k(y, -1))            # (.., h, w + 2p)
+        z = torch.zeros_like(z).index_add_(-1, self._index(w, y.device), zp)
+        zp = torch.nn.functional.conv_transpose2d(z, self._k(y, -2))            # (.., h + 2p, w)
+        z = torch.zeros_like(z).index_add_(-2, self._index(h, y.device), zp)
+        return z.reshape(y.shape)
 
 
 class ForwardDifference(LinearOperator):
