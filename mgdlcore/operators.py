@@ -61,7 +61,7 @@ class Identity(LinearOperator):
 
 
 def gaussian_kernel(sigma: float, size: int | None = None) -> np.ndarray:
-    r"""The normalised 2-D Gaussian of the authors' blur, ``size = 6 sigma + 1`` taps by default.
+    r"""The normalised 2-D Gaussian of the authors' blur, ``size = 6 sigma + 1`` taps by default (odd: ``2 ceil(3 sigma) + 1``).
 
     .. math:: K_{ij} \propto \exp\!\big(-(i^2 + j^2) / (2\sigma^2)\big),\quad i, j = -\lfloor size/2 \rfloor..,
               \quad \textstyle\sum_{ij} K_{ij} = 1
@@ -71,7 +71,7 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> np.ndarray:
     if not sigma > 0:
         raise ValueError(f"blur sigma must be > 0, got {sigma}")
     if size is None:
-        size = int(round(6 * sigma)) + 1
+        size = 2 * int(np.ceil(3 * sigma - 1e-9)) + 1   # 6 sigma + 1 for integer sigma
     if size < 1 or size % 2 == 0:
         raise ValueError(f"kernel size must be a positive odd integer, got {size}")
     ax = np.arange(-(size // 2), size // 2 + 1, dtype=np.float64)
