@@ -1,0 +1,397 @@
+"""Learning-rate robustness under plain gradient descent (Sec. 5, Figures 1 and 15) and MSDL vs MGDL (Sec. 7).
+
+One *point* of a sweep is one model trained by full-batch GD (eq. (2)/(4)) at one learning rate:
+
+* ``task="synthetic"``: eq. (5), setting 1 or 2; SGDL (26), MGDL (30) or MSDL (Appendix D). He-normal
+  initialisation, zero biases and ReLU'(0) = 1, as in the authors' synthetic and MSDL code.
+* ``task="image"``: image regression of Sec. 4 on a (downsampled) image; SGDL (28) or MGDL (32), with the
+  stax-default-like ``glorot_normal`` initialisation of the authors' image code.
+
+Every point writes one atomic JSON record (``records.write_record``) and an existing record of the same
+experiment is read back instead of retrained, so an interrupted sweep resumes where it stopped. A run whose loss
+becomes non-finite is recorded with ``diverged = True`` and ``None`` for its final values (NaN in the plots,
+as in Figure 1); it never raises. ``run_tracked`` trains one model at one learning rate while recording the
+extreme eigenvalues of ``I - eta H`` (Sec. 6-7) through ``mgdlcore.hessian.eigen_callback``.
+
+``lr_interval`` gives the learning-rate interval over which a method stays below a loss threshold
+(the paper's "loss < 0.001 for eta in [0.03, 0.08]").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .data import regression_data
+from .device import resolve_device
+from .fitting import fit_mgdl, fit_network
+from .images import image_label, load_image
+from .metrics import psnr
+from .profiles import get_profile
+from .records import provenance, record_path, write_record
+from .structures import get_structure
+from .synthetic import synthetic_data
+from .training import History, TrainConfig, half_mse
+
+TASKS = ("synthetic", "image")
+SYNTHETIC_METHODS = {"SGDL": "26", "MGDL": "30", "MSDL": "msdl"}
+IMAGE_METHODS = {"SGDL": "28", "MGDL": "32"}
+
+# The paper's claims of Sec. 5 (Figure 1): loss threshold and the learning-rate interval where it is met.
+PAPER_INTERVALS = {
+    (1, "SGDL"): {"threshold": 1e-3, "interval": (0.03, 0.08)},
+    (1, "MGDL"): {"threshold": 1e-3, "interval": (0.01, 0.3)},
+    (2, "SGDL"): {"threshold": 1e-2, "interval": None, "note": "fails to converge for eta > 0.006, best at 0.005"},
+    (2, "MGDL"): {"threshold": 1e-2, "interval": (0.08, 0.3)},
+}
+PAPER_THRESHOLDS = {1: 1e-3, 2: 1e-2}
+# Learning rates of the paper's MSDL vs MGDL runs (Figures 25-26).
+PAPER_TRACKED_LR = {(1, "MSDL"): 0.004, (1, "MGDL"): 0.06, (2, "MSDL"): 0.006, (2, "MGDL"): 0.2}
+
+
+@dataclass(frozen=True)
+class LRProfile:
+    """Sizes of the learning-rate and MSDL experiments (Secs. 5 and 7)."""
+
+    name: str
+    synthetic_epochs: int                 # GD epochs per SGDL/MSDL model and per MGDL grade (paper: 10^6)
+    synthetic_lrs: tuple[float, ...]      # learning rates of the synthetic sweeps (paper: from [0.001, 0.5])
+    image_epochs: int                     # GD epochs per SGDL model and per MGDL grade (paper: 10^5)
+    image_size: int | None                # longer image side (None: native size, as in the paper)
+    image_lrs: tuple[float, ...]          # learning rates of the image sweeps (paper: from [0.001, 1])
+    images: tuple[str, ...]               # images of the image sweep (paper: the four below)
+    track_epochs: int                     # GD epochs of an eigenvalue-tracked run, per model / grade (paper: 10^6)
+    track_every: int                      # epochs between eigenvalue computations (paper: 10^4)
+    eval_every: int = 100                 # epochs between train/validation loss evaluations
+    loss_every: int = 20                  # keep the training loss of every this many epochs in the record
+    n_eigen: int = 10                     # smallest and largest eigenvalues kept (paper: 10)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+_SYN_LRS = (0.001, 0.002, 0.004, 0.006, 0.01, 0.03, 0.06, 0.1, 0.2, 0.5)
+LR_PROFILES = {
+    "paper": LRProfile("paper", synthetic_epochs=1_000_000,
+                       synthetic_lrs=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.02, 0.03, 0.04, 0.05,
+                                      0.06, 0.08, 0.1, 0.2, 0.3, 0.4, 0.5),
+                       image_epochs=100_000, image_size=None,
+                       image_lrs=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0),
+                       images=("resolution_chart", "cameraman", "barbara", "pirate"),
+                       track_epochs=1_000_000, track_every=10_000, eval_every=1000, loss_every=100),
+    "cpu": LRProfile("cpu", synthetic_epochs=10_000, synthetic_lrs=_SYN_LRS,
+                     image_epochs=1_000, image_size=64, image_lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0),
+                     images=("resolution_chart", "cameraman"),
+                     track_epochs=10_000, track_every=1_000, eval_every=100, loss_every=20),
+    "smoke": LRProfile("smoke", synthetic_epochs=60, synthetic_lrs=(0.01, 0.1, 0.5),
+                       image_epochs=10, image_size=16, image_lrs=(0.01, 1.0), images=("resolution_chart",),
+                       track_epochs=20, track_every=20, eval_every=20, loss_every=5, n_eigen=5),
+}
+
+
+def structure_for(task: str, method: str) -> str:
+    """The paper's structure of ``method`` for ``task``: (26)/(30)/MSDL on eq. (5), (28)/(32) on images."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
+    table = SYNTHETIC_METHODS if task == "synthetic" else IMAGE_METHODS
+    if method not in table:
+        raise ValueError(f"unknown method {method!r} for task {task!r}; accepted: {', '.join(table)}")
+    return table[method]
+
+
+def _target_label(task: str, target) -> str:
+    if task == "synthetic":
+        if target not in (1, 2, "1", "2"):
+            raise ValueError(f"unknown synthetic setting {target!r}; accepted: 1, 2")
+        return f"setting{int(target)}"
+    return image_label(target)
+
+
+def _record_task(method: str) -> str:
+    return "msdl" if method == "MSDL" else "learning_rate"
+
+
+def _finite(x) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _history_dict(h: History, grade: int | None) -> dict:
+    return {"grade": grade, "loss_epochs": h.loss_epochs, "loss": h.loss, "eval_epochs": h.eval_epochs,
+            "metrics": h.metrics, "diverged": h.diverged, "diverged_epoch": h.diverged_epoch,
+            "epochs_run": h.epochs_run, "seconds": h.seconds}
+
+
+def _eigen_module():
+    """``mgdlcore.hessian`` if it is available, else None."""
+    try:
+        from . import hessian
+    except ImportError:
+        return None
+    return hessian if hasattr(hessian, "eigen_callback") else None
+
+
+def _base_record(task, target, method, lr, prof: LRProfile, seed, variant, tracked: bool) -> dict:
+    structure = structure_for(task, method)
+    if task == "synthetic":
+        epochs = prof.track_epochs if tracked else prof.synthetic_epochs
+        init, relu0 = "he_normal", 1
+    else:
+        epochs, init, relu0 = prof.image_epochs, "glorot_normal", 0
+    return {
+        "task": "msdl" if tracked else _record_task(method),
+        "experiment": task,
+        "image": _target_label(task, target),
+        "method": method,
+        "profile": prof.name,
+        "structure": structure,
+        "structure_text": get_structure(structure).describe(),
+        "epochs": epochs,
+        "epochs_meaning": "per grade" if method == "MGDL" else "per model",
+        "learning_rate": float(lr),
+        "optimizer": "gd",
+        "init": init,
+        "relu_prime_at_zero": relu0,
+        "seed": seed,
+        "variant": variant,
+        "settings": prof.to_dict(),
+    }
+
+
+def _existing(results_dir, record: dict) -> dict | None:
+    if results_dir is None:
+        return None
+    path = record_path(results_dir, record)
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+    return None
+
+
+def _fit(structure_name: str, method: str, x, y, cfg: TrainConfig, *, seed, init, relu0, eval_sets,
+         eigen: tuple[float, int, str] | None = None):
+    """Train SGDL/MSDL (one network) or MGDL (all grades); returns (predict_fn, histories, n_parameters)."""
+    structure = get_structure(structure_name)
+    hess = _eigen_module() if eigen is not None else None
+    if eigen is not None and hess is None:
+        raise RuntimeError("eigenvalue tracking needs mgdlcore.hessian.eigen_callback, which is not available")
+    if method == "MGDL":
+        grade_cbs = None
+        if hess is not None:
+            lr, k, how = eigen
+
+            def grade_cbs(grade, net, feats, residual):
+                return [hess.eigen_callback(net, lambda m, f=feats, r=residual: half_mse(r, m(f)), lr, k=k,
+                                            method=how)]
+
+        model, grades = fit_mgdl(structure, x, y, cfg, seed=seed, init=init, relu_prime_at_zero=relu0,
+                                 eval_sets=eval_sets, grade_callbacks=grade_cbs)
+        hists = [g.history for g in grades]
+        n_params = [sum(p.numel() for p in g.parameters()) for g in model.grades]
+        predict = model if len(grades) == structure.n_grades else None
+        return predict, hists, n_params
+    cbs = ()
+    if hess is not None:
+        lr, k, how = eigen
+
+        def cbs(net):
+            return [hess.eigen_callback(net, lambda m: half_mse(y, m(x)), lr, k=k, method=how)]
+
+    net, hist = fit_network(structure, x, y, cfg, seed=seed, init=init, relu_prime_at_zero=relu0,
+                            eval_sets=eval_sets, callbacks=cbs)
+    return net, [hist], sum(p.numel() for p in net.parameters())
+
+
+def _last(h: History, key: str) -> float | None:
+    vals = h.metrics.get(key) or []
+    return _finite(vals[-1]) if vals and not h.diverged else None
+
+
+def run_lr_point(task: str, target, method: str, learning_rate: float, profile: str = "cpu", *,
+                 device: str = "auto", seed: int = 0, results_dir: str | os.PathLike | None = None,
+                 reuse: bool = True, progress: bool = False, track: bool = False) -> dict:
+    """Train ``method`` on ``target`` (setting 1|2, or an image) by GD at ``learning_rate``; return its record.
+
+    ``track=True`` (synthetic only) also records the ``n_eigen`` smallest and largest eigenvalues of
+    ``I - eta H`` every ``track_every`` epochs for ``track_epochs`` epochs, and the prediction on a fine grid
+    (Figures 25-27); such records go to the task ``msdl``. With ``reuse`` and an existing record of the same
+    experiment in ``results_dir`` that record is returned untouched.
+    """
+    prof = get_profile(LR_PROFILES, profile)
+    if not (isinstance(learning_rate, (int, float)) and learning_rate > 0 and math.isfinite(learning_rate)):
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if track and task != "synthetic":
+        raise ValueError("eigenvalue tracking is implemented for the synthetic task only")
+    variant = (f"tracked, every {prof.track_every}" if track
+               else ("sweep" if task == "synthetic" else f"sweep, max_size={prof.image_size}"))
+    record = _base_record(task, target, method, learning_rate, prof, seed, variant, track)
+    if reuse and (old := _existing(results_dir, record)) is not None:
+        return old
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    eval_every = prof.track_every if track else prof.eval_every
+    cfg = TrainConfig(epochs=record["epochs"], learning_rate=float(learning_rate), optimizer="gd",
+                      eval_every=eval_every, loss_every=prof.loss_every, progress=progress,
+                      description=f"{record['image']} {method} lr={learning_rate:g}")
+    t0 = time.perf_counter()
+    if task == "synthetic":
+        data = synthetic_data(int(target), device=dev)
+        x, y = data.x_train, data.y_train
+        evals = {"train": (x, y), "val": (data.x_val, data.y_val)}
+        record["data"] = {"kappa": list(data.kappa), "phases": list(data.phases), "n_train": x.shape[0],
+                          "n_val": data.x_val.shape[0], "phase_seed": 0, "val_seed": 1}
+    else:
+        img = load_image(target, size=prof.image_size)
+        data = regression_data(img, dev)
+        x, y = data.x["train"], data.y["train"]
+        evals = {"train": (x, y), "val": (data.x["val"], data.y["val"])}
+        record["image_shape"] = list(img.shape)
+        record["image_source"] = str(target)
+        record["n_train"] = x.shape[0]
+    eigen = (float(learning_rate), prof.n_eigen, "dense") if track else None
+    predict, hists, n_params = _fit(record["structure"], method, x, y, cfg, seed=seed, init=record["init"],
+                                    relu0=record["relu_prime_at_zero"], eval_sets=evals, eigen=eigen)
+    record["n_parameters"] = n_params
+    record["diverged"] = any(h.diverged for h in hists)
+    record["diverged_grade"] = next((i + 1 for i, h in enumerate(hists) if h.diverged), None)
+    record["history"] = [_history_dict(h, i + 1 if method == "MGDL" else None) for i, h in enumerate(hists)]
+    final = hists[-1]
+    record["final_train_loss"] = None if record["diverged"] else _last(final, "train_loss")
+    record["final_val_loss"] = None if record["diverged"] else _last(final, "val_loss")
+    if record["final_train_loss"] is None:
+        record["diverged"] = True      # a loss that is not finite at the end counts as divergence (NaN in Fig. 1)
+    if task == "image":
+        ok = not record["diverged"] and predict is not None
+        with torch.no_grad():
+            full = data.as_image(predict(data.x["test"])) if ok else None
+        good = full is not None and bool(np.isfinite(full).all())
+        record["psnr_test"] = psnr(img, full) if good else None
+        record["psnr_val"] = (-10.0 * math.log10(2.0 * record["final_val_loss"])
+                              if good and record["final_val_loss"] else None)
+        record["psnr_train"] = (-10.0 * math.log10(2.0 * record["final_train_loss"])
+                                if good and record["final_train_loss"] else None)
+    if track and predict is not None and not record["diverged"]:
+        grid = torch.linspace(0.0, 1.0, 1001, device=dev)[:, None]
+        with torch.no_grad():
+            record["prediction"] = {"x": grid[:, 0].cpu().tolist(), "y": predict(grid)[:, 0].cpu().tolist()}
+    record["seconds"] = time.perf_counter() - t0
+    record.update(provenance(dev))
+    if results_dir is not None:
+        write_record(results_dir, record)
+    return record
+
+
+def run_sweep(task: str, target, method: str, profile: str = "cpu", *, learning_rates: Sequence[float] | None = None,
+              device: str = "auto", seed: int = 0, results_dir=None, reuse: bool = True,
+              progress: bool = False) -> list[dict]:
+    """``run_lr_point`` at every learning rate of the profile (or ``learning_rates``), in increasing order."""
+    prof = get_profile(LR_PROFILES, profile)
+    lrs = learning_rates if learning_rates is not None else (
+        prof.synthetic_lrs if task == "synthetic" else prof.image_lrs)
+    return [run_lr_point(task, target, method, float(lr), profile, device=device, seed=seed,
+                         results_dir=results_dir, reuse=reuse, progress=progress) for lr in sorted(lrs)]
+
+
+def final_values(records: Sequence[dict], key: str = "final_train_loss") -> tuple[np.ndarray, np.ndarray]:
+    """``(learning_rates, values)`` sorted by learning rate; diverged runs and missing values are NaN."""
+    pairs = sorted((r["learning_rate"], np.nan if r.get("diverged") or r.get(key) is None else float(r[key]))
+                   for r in records)
+    return np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
+
+
+def lr_intervals(learning_rates, values, threshold: float, *, below: bool = True) -> list[tuple[float, float]]:
+    """All maximal runs of consecutive grid learning rates whose value is below (or above) ``threshold``.
+
+    NaN (a diverged run) never passes. Returned as ``(lowest, highest)`` learning rate of each run.
+    """
+    lrs = np.asarray(learning_rates, float)
+    vals = np.asarray(values, float)
+    if lrs.shape != vals.shape:
+        raise ValueError(f"learning_rates and values differ in shape: {lrs.shape} vs {vals.shape}")
+    order = np.argsort(lrs)
+    lrs, vals = lrs[order], vals[order]
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(vals) & ((vals < threshold) if below else (vals > threshold))
+    runs, start = [], None
+    for i, good in enumerate(ok):
+        if good and start is None:
+            start = i
+        if not good and start is not None:
+            runs.append((float(lrs[start]), float(lrs[i - 1])))
+            start = None
+    if start is not None:
+        runs.append((float(lrs[start]), float(lrs[-1])))
+    return runs
+
+
+def lr_interval(learning_rates, values, threshold: float, *, below: bool = True) -> tuple[float, float] | None:
+    """The widest (in ``log(high/low)``, then in number of points) run of ``lr_intervals``; None if none passes."""
+    lrs = np.sort(np.asarray(learning_rates, float))
+    runs = lr_intervals(learning_rates, values, threshold, below=below)
+    if not runs:
+        return None
+
+    def width(run):
+        lo, hi = run
+        return (math.log(hi / lo), int(np.sum((lrs >= lo) & (lrs <= hi))))
+
+    return max(runs, key=width)
+
+
+def largest_stable_lr(records: Sequence[dict]) -> float | None:
+    """The largest learning rate of the sweep below which no run diverged (None if the smallest diverged)."""
+    best = None
+    for r in sorted(records, key=lambda r: r["learning_rate"]):
+        if r.get("diverged"):
+            break
+        best = r["learning_rate"]
+    return best
+
+
+def format_interval(interval: tuple[float, float] | None) -> str:
+    return "none" if interval is None else f"[{interval[0]:g}, {interval[1]:g}]"
+
+
+def check_records(records: Sequence[dict], reference: dict, tolerance_log10: float) -> list[str]:
+    """Compare records with a reference ``{"<image>/<method>/<lr>": value or None}``.
+
+    ``value`` is ``log10`` of the final training loss (``None``: diverged). A value must be within
+    ``tolerance_log10`` decades; a diverged reference must be a diverged run, and the converse.
+    """
+    got = {}
+    for r in records:
+        v = r.get("final_train_loss")
+        got[f"{r['image']}/{r['method']}/{r['learning_rate']:g}"] = (
+            None if r.get("diverged") or v is None or v <= 0 else math.log10(v))
+    bad = []
+    for key, ref in reference.items():
+        if key not in got:
+            bad.append(f"{key}: no record")
+            continue
+        v = got[key]
+        if (ref is None) != (v is None):
+            bad.append(f"{key}: diverged={v is None}, reference diverged={ref is None}")
+        elif ref is not None and abs(v - ref) > tolerance_log10:
+            bad.append(f"{key}: log10 loss {v:.2f} vs reference {ref:.2f} (tolerance {tolerance_log10})")
+    return bad
+
+
+def reference_values(records: Sequence[dict]) -> dict:
+    """The reference form of ``check_records`` for ``records`` (used to write ``chapters/references``)."""
+    out = {}
+    for r in records:
+        v = r.get("final_train_loss")
+        out[f"{r['image']}/{r['method']}/{r['learning_rate']:g}"] = (
+            None if r.get("diverged") or v is None or v <= 0 else round(math.log10(v), 3))
+    return out
