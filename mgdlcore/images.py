@@ -20,6 +20,7 @@ REPOSITORY = "Ronglong-Fang/Why-MGDL-outperforms-SGDL"
 COMMIT = "24b632dde7f121ad0e5f7d9b15471e886a14fcb5"
 BASE_URL = f"https://raw.githubusercontent.com/{REPOSITORY}/{COMMIT}/"
 DATA_DIR_ENV = "MGDL_DATA_DIR"
+FETCH_TIMEOUT_S = 10  # seconds to wait for the server before giving up on a download
 
 _REG = "Comparison-of-SGDL-and-MGDL-for-Image-Reconstruction/Image-Regression/MGDL/image/"
 _EIG = "Eigenvalue-Analysis-for-SGDL-and-MGDL/Image-Regression/MGDL/image/"
@@ -83,7 +84,8 @@ def fetch(name: str) -> Path:
             return local
     try:
         path = pooch.retrieve(entry.url, known_hash=None if entry.sha256 is None else f"sha256:{entry.sha256}",
-                              fname=entry.filename, path=pooch.os_cache("mgdlcore"), progressbar=False)
+                              fname=entry.filename, path=pooch.os_cache("mgdlcore"), progressbar=False,
+                              downloader=pooch.HTTPDownloader(timeout=FETCH_TIMEOUT_S))
     except ValueError as err:  # pooch reports a hash mismatch as ValueError
         raise ImageError(f"checksum mismatch for {entry.filename} downloaded from {entry.url}: {err}") from None
     except Exception as err:  # network errors of many kinds

@@ -34,7 +34,7 @@ def test_missing_file_falls_back_to_pooch_with_pinned_url_and_hash(tmp_path, mon
     monkeypatch.setenv("MGDL_DATA_DIR", str(tmp_path))
     seen = {}
 
-    def fake_retrieve(url, known_hash, fname, path, progressbar):
+    def fake_retrieve(url, known_hash, fname, path, progressbar, downloader):
         seen.update(url=url, known_hash=known_hash, fname=fname)
         raise ConnectionError("offline")
 
