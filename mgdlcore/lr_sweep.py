@@ -77,7 +77,7 @@ class LRProfile:
         return asdict(self)
 
 
-_SYN_LRS = (0.001, 0.002, 0.004, 0.006, 0.01, 0.03, 0.06, 0.1, 0.2, 0.5)
+_SYN_LRS = (0.001, 0.003, 0.006, 0.01, 0.03, 0.06, 0.1, 0.3, 0.5)
 LR_PROFILES = {
     "paper": LRProfile("paper", synthetic_epochs=1_000_000,
                        synthetic_lrs=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.02, 0.03, 0.04, 0.05,
@@ -86,10 +86,10 @@ LR_PROFILES = {
                        image_lrs=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0),
                        images=("resolution_chart", "cameraman", "barbara", "pirate"),
                        track_epochs=1_000_000, track_every=10_000, eval_every=1000, loss_every=100),
-    "cpu": LRProfile("cpu", synthetic_epochs=10_000, synthetic_lrs=_SYN_LRS,
-                     image_epochs=1_000, image_size=64, image_lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "cpu": LRProfile("cpu", synthetic_epochs=5_000, synthetic_lrs=_SYN_LRS,
+                     image_epochs=500, image_size=64, image_lrs=(0.001, 0.01, 0.1, 0.3, 1.0),
                      images=("resolution_chart", "cameraman"),
-                     track_epochs=10_000, track_every=1_000, eval_every=100, loss_every=20),
+                     track_epochs=5_000, track_every=1_000, eval_every=100, loss_every=10),
     "smoke": LRProfile("smoke", synthetic_epochs=60, synthetic_lrs=(0.01, 0.1, 0.5),
                        image_epochs=10, image_size=16, image_lrs=(0.01, 1.0), images=("resolution_chart",),
                        track_epochs=20, track_every=20, eval_every=20, loss_every=5, n_eigen=5),
