@@ -1,0 +1,33 @@
+"""The chapters run under papermill with a user's parameters (nbval runs them with their defaults)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import papermill as pm
+import pytest
+from PIL import Image
+
+CHAPTERS = Path(__file__).resolve().parent.parent / "chapters"
+
+
+def test_regression_chapter_with_a_users_image(tmp_path):
+    r, c = np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 26), indexing="ij")
+    path = tmp_path / "my image.png"
+    Image.fromarray((255 * (0.5 + 0.4 * np.cos(5 * r * c))).astype(np.uint8)).save(path)
+    out = tmp_path / "results"
+    pm.execute_notebook(str(CHAPTERS / "02_image_regression.ipynb"), str(tmp_path / "out.ipynb"),
+                        parameters={"profile": "smoke", "device": "cpu", "results_dir": str(out),
+                                    "images": [str(path)]},
+                        cwd=str(CHAPTERS), progress_bar=False, kernel_name="python3")
+    records = [json.loads(p.read_text()) for p in (out / "regression").glob("*.json")]
+    assert sorted(r["method"] for r in records) == ["MGDL", "SGDL", "bicubic", "bilinear"]
+    assert {r["image"] for r in records} == {"my image"} and {r["profile"] for r in records} == {"smoke"}
+
+
+def test_bad_profile_fails_the_chapter_with_a_clear_message(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError, match="unknown profile 'huge'; accepted: paper, cpu, smoke"):
+        pm.execute_notebook(str(CHAPTERS / "02_image_regression.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"profile": "huge", "results_dir": str(tmp_path / "r")},
+                            cwd=str(CHAPTERS), progress_bar=False, kernel_name="python3")
+    assert not (tmp_path / "r").exists()
