@@ -362,3 +362,84 @@ def load_restoration_images(record: dict) -> dict[str, np.ndarray]:
     """The arrays saved beside a record loaded with ``records.load_records`` (needs its ``_path``)."""
     with np.load(Path(record["_path"]).with_suffix(".npz")) as z:
         return {k: z[k].astype(np.float64) for k in z.files}
+
+
+# ----------------------------------------------------------------------------------------------- tables
+def expected_record_path(task: str, image: str, method: str, level: float, profile: str = "cpu", *, seed: int = 0,
+                         results_dir: str | os.PathLike = "results") -> Path:
+    """Where :func:`run_restoration` writes (and looks for) the record of one experiment; nothing is computed."""
+    prof = get_profile(RESTORATION_PROFILES, profile)
+    network = method in NETWORK_METHODS
+    structure = (prof.sgdl if method == "SGDL" else prof.mgdl) if network else None
+    stub = {"task": task, "image": image_label(image), "method": method, "profile": prof.name,
+            "structure": structure, "epochs": prof.epochs if network else 0,
+            "learning_rate": prof.learning_rate if network else None, "seed": seed,
+            "variant": variant_label(task, _check_level(task, level))}
+    return record_path(results_dir, stub)
+
+
+def methods_for(task: str) -> tuple[str, ...]:
+    """All methods a chapter reports for ``task``: SGDL, MGDL and the classical references."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
+    return NETWORK_METHODS + CLASSICAL_METHODS[task]
+
+
+def point_complete(task: str, image: str, level: float, profile: str = "cpu", *, seed: int = 0,
+                   results_dir: str | os.PathLike = "results") -> bool:
+    """Whether every method's record (and arrays) of one sweep point exists in ``results_dir``."""
+    for m in methods_for(task):
+        p = expected_record_path(task, image, m, level, profile, seed=seed, results_dir=results_dir)
+        if not (p.is_file() and p.with_suffix(".npz").is_file()):
+            return False
+    return True
+
+
+def collect_table(results_dir: str | os.PathLike, task: str, profile: str, *, seed: int = 0
+                  ) -> dict[tuple[str, float], dict[str, dict]]:
+    """Records of ``task`` / ``profile`` / ``seed`` in ``results_dir``, as ``{(image, level): {method: record}}``.
+
+    ``level`` is the noise level (denoising) or the blur sigma (deblurring).
+    """
+    from .records import load_records
+
+    table: dict[tuple[str, float], dict[str, dict]] = {}
+    for rec in load_records(results_dir, task=task, profile=profile, seed=seed):
+        level = rec["noise_level"] if task == "denoising" else rec["blur_sigma"]
+        table.setdefault((rec["image"], float(level)), {})[rec["method"]] = rec
+    return table
+
+
+def missing_points(results_dir: str | os.PathLike, task: str, profile: str, images, levels=None, *,
+                   seed: int = 0) -> list[tuple[str, float]]:
+    """The ``(image, level)`` points of the grid whose records are not all in ``results_dir``."""
+    levels = LEVELS[task] if levels is None else levels
+    return [(im, float(lv)) for im in images for lv in levels
+            if not point_complete(task, im, lv, profile, seed=seed, results_dir=results_dir)]
+
+
+METHOD_LABELS = {"SGDL": "SGDL (29)", "MGDL": "MGDL (33)", "observed": "corrupted input", "tv": "TV (discrepancy)",
+                 "tv_oracle": "TV (oracle)", "wiener": "Wiener (discrepancy)", "wiener_oracle": "Wiener (oracle)"}
+
+
+def format_table(task: str, table: dict[tuple[str, float], dict[str, dict]], images, levels=None,
+                 paper: dict | None = None) -> str:
+    """A Markdown table in the shape of Table 2 / 3: rows (level, method), for each image our PSNR and the paper's.
+
+    ``table`` is :func:`collect_table`'s output; ``paper`` is ``paper_values.TABLE2`` or ``TABLE3``. Missing
+    records show as a dash; oracle rows are labelled as such.
+    """
+    levels = LEVELS[task] if levels is None else levels
+    head = "| " + ("noise" if task == "denoising" else "blur") + " | method | " + " | ".join(
+        f"{im} (ours) | {im} (paper)" for im in images) + " |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(images))]
+    for lv in levels:
+        for m in methods_for(task):
+            cells = []
+            for im in images:
+                rec = table.get((im, float(lv)), {}).get(m)
+                ours = "-" if rec is None or rec.get("psnr") is None else f"{rec['psnr']:.2f}"
+                pv = (paper or {}).get(im, {}).get(m, {}).get(int(lv)) if m in NETWORK_METHODS else None
+                cells += [ours, "" if pv is None else f"{pv:.2f}"]
+            lines.append(f"| {lv:g} | {METHOD_LABELS.get(m, m)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
