@@ -190,8 +190,11 @@ def extreme_eigenvalues(hvp: Callable[[np.ndarray], np.ndarray], n: int, k: int,
                                             matmat=lambda m: hvp(np.asarray(m)), dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(n)
     ncv = ncv if ncv is not None else min(n, max(2 * k + 1, 20))
-    vals = scipy.sparse.linalg.eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, ncv=ncv, v0=v0,
-                                     return_eigenvectors=False)
+    try:
+        vals = scipy.sparse.linalg.eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, ncv=ncv, v0=v0,
+                                         return_eigenvectors=False)
+    except scipy.sparse.linalg.ArpackNoConvergence as err:   # keep the converged ones, NaN for the rest
+        vals = np.concatenate([np.asarray(err.eigenvalues, dtype=np.float64), np.full(k - len(err.eigenvalues), np.nan)])
     return np.sort(vals)
 
 
