@@ -1,0 +1,109 @@
+"""Timing of the Hessian paths of ``mgdlcore.hessian`` (Sec. 6).
+
+1. Dense Hessian of the loss of SGDL (26) on the 1024 training points of eq. (5) (3,265 parameters), then all
+   its eigenvalues (``iteration_eigenvalues``), and one GD epoch for comparison.
+2. Lanczos (``extreme_eigenvalues``, 10 largest eigenvalues of H) on the Table-1 networks: SGDL (28) and grade 1
+   of MGDL (32), on the training pixels of an image of side ``--size`` (``(size/2)^2`` points; 512 gives the
+   65,536 training pixels of Table 1): seconds per Hessian-vector product and for the Lanczos solve.
+
+Run: ``python benchmarks/hessian.py [--size 128] [--threads 2] [--skip-lanczos-solve]``. Prints one JSON line per
+measurement (machine, torch version and thread count included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+from mgdlcore.data import regression_data
+from mgdlcore.hessian import extreme_eigenvalues, hvp_function, iteration_eigenvalues, loss_hessian, n_trainable
+from mgdlcore.models import build_grade, build_network
+from mgdlcore.structures import get_structure
+from mgdlcore.synthetic import synthetic_data
+from mgdlcore.training import half_mse
+
+
+def emit(**kw):
+    kw.update(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.processor() or platform.machine())
+    print(json.dumps(kw), flush=True)
+
+
+def timed(fn, repeat=1):
+    best = float("inf")
+    out = None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return out, best
+
+
+def dense_synthetic(repeat: int) -> None:
+    d = synthetic_data(1)
+    net = build_network(get_structure("26"), seed=0, init="he_normal", relu_prime_at_zero=1)
+    loss = lambda m: half_mse(d.y_train, m(d.x_train))  # noqa: E731
+    H, t_h = timed(lambda: loss_hessian(net, loss), repeat)
+    _, t_e = timed(lambda: iteration_eigenvalues(H, 0.08), repeat)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-6)
+
+    def epoch():
+        for _ in range(100):
+            opt.zero_grad()
+            loss(net).backward()
+            opt.step()
+
+    _, t_ep = timed(epoch, repeat)
+    emit(case="dense (26), 1024 points", parameters=n_trainable(net), hessian_s=t_h, eigvalsh_s=t_e,
+         total_s=t_h + t_e, gd_epoch_s=t_ep / 100)
+
+
+def lanczos_table1(size: int, solve: bool) -> None:
+    img = np.random.default_rng(0).random((size, size))
+    data = regression_data(img)
+    x, y = data.x["train"], data.y["train"]
+    nets = {"(28) SGDL": build_network(get_structure("28"), seed=0, init="he_normal", relu_prime_at_zero=1),
+            "(32) MGDL grade 1": build_grade(get_structure("32"), 1, seed=0, init="he_normal", relu_prime_at_zero=1)}
+    for name, net in nets.items():
+        _lanczos_one(name, net, x, y, solve)
+
+
+def _lanczos_one(name, net, x, y, solve: bool) -> None:
+    hvp = hvp_function(net, lambda m: half_mse(y, m(x)))
+    n = n_trainable(net)
+    v = np.random.default_rng(1).standard_normal(n)
+    _, t_hvp = timed(lambda: hvp(v), 3)
+    calls = [0]
+
+    def counted(u):
+        calls[0] += 1 if np.ndim(u) == 1 else np.shape(u)[1]
+        return hvp(u)
+
+    row = dict(case=f"lanczos {name}", points=int(x.shape[0]), parameters=n, hvp_s=t_hvp)
+    if solve:
+        vals, t_l = timed(lambda: extreme_eigenvalues(counted, n, 10, "LA", tol=1e-5))
+        row.update(lanczos_10_largest_s=t_l, hvp_calls=calls[0], lambda_max=float(vals[-1]))
+    emit(**row)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=128, help="image side for the Lanczos part (512: 65,536 points)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--skip-dense", action="store_true")
+    ap.add_argument("--skip-lanczos-solve", action="store_true", help="time one HVP only")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if not a.skip_dense:
+        dense_synthetic(a.repeat)
+    lanczos_table1(a.size, not a.skip_lanczos_solve)
+
+
+if __name__ == "__main__":
+    main()
