@@ -395,3 +395,99 @@ def reference_values(records: Sequence[dict]) -> dict:
         out[f"{r['image']}/{r['method']}/{r['learning_rate']:g}"] = (
             None if r.get("diverged") or v is None or v <= 0 else round(math.log10(v), 3))
     return out
+
+
+# ---------------------------------------------------------------- summaries and figures (read records only)
+
+def oscillation_fraction(record: dict) -> float | None:
+    """Fraction of consecutive kept training losses (every ``loss_every`` epochs) where the loss went *up*.
+
+    About 0 for a smooth decay, large for an oscillating loss. For MGDL the grades are taken one by one.
+    """
+    ups = total = 0
+    for h in record.get("history") or []:
+        vals = np.array([np.nan if v is None else v for v in h["loss"]], float)
+        vals = vals[np.isfinite(vals)]
+        if vals.size > 1:
+            ups += int(np.sum(np.diff(vals) > 0))
+            total += vals.size - 1
+    return ups / total if total else None
+
+
+def eigen_summary(record: dict) -> dict:
+    """From a tracked record: the lowest eigenvalue of ``I - eta H`` seen, the largest number of eigenvalues
+    <= -1 at one checkpoint, and the fraction of checkpoints (all grades) with the smallest eigenvalue <= -1."""
+    mins, counts = [], []
+    for h in record.get("history") or []:
+        m = h["metrics"]
+        mins += [v for v in m.get("eig_min_0", []) if v is not None]
+        counts += [int(v) for v in m.get("n_le_minus1", []) if v is not None and v >= 0]
+    if not mins:
+        return {"eig_min": None, "max_n_le_minus1": None, "frac_below_minus1": None, "n_checkpoints": 0}
+    return {"eig_min": float(min(mins)), "max_n_le_minus1": int(max(counts)) if counts else None,
+            "frac_below_minus1": float(np.mean(np.array(mins) <= -1.0)), "n_checkpoints": len(mins)}
+
+
+def interval_table(sweeps: dict, thresholds: dict | None = None) -> str:
+    """Markdown table: per (setting, method) the learning-rate interval with final training loss below the
+    paper's threshold, ours beside the paper's, with the largest stable learning rate and the best run."""
+    thresholds = thresholds or PAPER_THRESHOLDS
+    rows = ["| Setting | Method | threshold | interval (ours) | interval (paper) | largest lr without divergence | "
+            "best lr, loss (ours) | profile, epochs | device | commit |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (setting, method), recs in sweeps.items():
+        if not recs:
+            continue
+        lrs, vals = final_values(recs)
+        thr = thresholds[setting]
+        ours = lr_interval(lrs, vals, thr)
+        paper = PAPER_INTERVALS.get((setting, method))
+        ptxt = "–" if paper is None else (format_interval(paper["interval"]) if paper["interval"] else paper["note"])
+        best = int(np.nanargmin(vals)) if np.isfinite(vals).any() else None
+        btxt = "–" if best is None else f"{lrs[best]:g}, {vals[best]:.2e}"
+        r0 = recs[0]
+        rows.append(f"| {setting} | {method} ({r0['structure']}) | {thr:g} | {format_interval(ours)} | {ptxt} | "
+                    f"{largest_stable_lr(recs)} | {btxt} | {r0['profile']}, {r0['epochs']} {r0['epochs_meaning']} | "
+                    f"{r0['device']} | {str(r0['commit'])[:10]} |")
+    return "\n".join(rows)
+
+
+def plot_sweep(ax, records: Sequence[dict], *, key: str = "final_train_loss", label: str = "", color=None,
+               log: bool = True, marker: str = "o"):
+    """``key`` against the learning rate (log axes); diverged runs drawn as 'x' on the top edge, labelled NaN."""
+    lrs, vals = final_values(records, key)
+    ax.plot(lrs, vals, marker=marker, color=color, label=label, lw=1)
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        ax.plot(lrs[bad], np.full(bad.sum(), 1.03), "x", color=color, ms=7, mew=2, clip_on=False,
+                transform=ax.get_xaxis_transform(), label=f"{label} diverged (NaN)" if label else None)
+    ax.set_xscale("log")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("learning rate $\\eta$")
+    return ax
+
+
+def plot_eigen_track(ax, record: dict, k: int | None = None):
+    """The ``k`` smallest (solid) and largest (dashed) eigenvalues of ``I - eta H`` against the epoch; MGDL grades
+    end to end. Dotted lines at -1 and 1."""
+    offset = 0
+    first = True
+    for h in record.get("history") or []:
+        m = h["metrics"]
+        ep = np.asarray(h["eval_epochs"], float) + offset
+        kk = k or len([n for n in m if n.startswith("eig_min_")])
+        for j in range(kk):
+            for name, ls in ((f"eig_min_{j}", "-"), (f"eig_max_{j}", "--")):
+                if name in m:
+                    v = np.array([np.nan if x is None else x for x in m[name]], float)
+                    ax.plot(ep[:len(v)], v, ls, color=f"C{j % 10}", lw=0.8,
+                            label=(f"index {j}" if first and ls == "-" else None))
+        first = False
+        if h.get("grade") and h["grade"] > 1:
+            ax.axvline(offset, color="0.6", ls=":", lw=0.8)
+        offset += h.get("epochs_run") or (h["eval_epochs"][-1] if h["eval_epochs"] else 0)
+    for y in (-1.0, 1.0):
+        ax.axhline(y, color="k", ls=":", lw=0.8)
+    ax.set_xlabel("epoch (grades end to end)" if record.get("method") == "MGDL" else "epoch")
+    ax.set_ylabel("eigenvalues of $I-\\eta H$")
+    return ax
