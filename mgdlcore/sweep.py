@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out_dir = Path(args.notebooks_dir) / task
     points = [(im, lv) for im in args.images for lv in levels]
+    data_dir = os.environ.get("MGDL_DATA_DIR")
+    if data_dir and not os.path.isabs(data_dir):  # the kernels run in the chapters folder
+        os.environ["MGDL_DATA_DIR"] = str(Path(data_dir).resolve())
     if args.threads is not None:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
