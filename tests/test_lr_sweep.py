@@ -154,3 +154,35 @@ def test_profiles_cover_the_paper_ranges():
         assert prof.name == name
         assert all(0.001 <= lr <= 0.5 for lr in prof.synthetic_lrs)
         assert all(0.001 <= lr <= 1.0 for lr in prof.image_lrs)
+
+
+def _rec(lr, loss, diverged=False, **extra):
+    return {"learning_rate": lr, "final_train_loss": None if diverged else loss, "diverged": diverged, **extra}
+
+
+def test_section5_claims_verdicts():
+    lrs = [0.001, 0.01, 0.03, 0.1, 0.3, 0.5]
+    sweeps = {
+        (1, "SGDL"): [_rec(lr, v, d) for lr, v, d in zip(lrs, [0.1, 0.01, 5e-4, 8e-4, 0.02, 0], [0] * 5 + [1])],
+        (1, "MGDL"): [_rec(lr, v) for lr, v in zip(lrs, [0.1, 9e-4, 5e-4, 4e-4, 3e-4, 2e-4])],
+    }
+    rows = {r["claim"]: r for r in lr_sweep.section5_claims(sweeps, {})}
+    first = rows["Setting 1: SGDL reaches loss < 0.001 for eta in [0.03, 0.08], MGDL over [0.01, 0.3]"]
+    assert "SGDL [0.03, 0.1], MGDL [0.01, 0.5]" in first["ours"] and first["verdict"].startswith("agrees")
+    assert rows["Setting 1: SGDL fails to converge for eta > 0.3"]["verdict"] == "agrees"
+    assert rows["Setting 1: MGDL is robust over a wider range of learning rates than SGDL"]["verdict"] == "agrees"
+    assert "| Verdict |" in lr_sweep.claims_markdown(list(rows.values()))
+
+
+def test_section7_claims_from_eigenvalue_tracks():
+    def tracked(mins, losses):
+        return {"history": [{"metrics": {"eig_min_0": mins, "n_le_minus1": [float(m <= -1) for m in mins]},
+                             "loss": losses}]}
+    t = {(1, "MSDL"): tracked([-1.5, -1.2, 0.1], [1.0, 0.5, 0.9, 0.4, 0.6]),
+         (1, "MGDL"): tracked([0.2, 0.3, 0.5], [1.0, 0.8, 0.6, 0.5, 0.4])}
+    assert lr_sweep.eigen_summary(t[(1, "MSDL")]) == {"eig_min": -1.5, "max_n_le_minus1": 1,
+                                                     "frac_below_minus1": pytest.approx(2 / 3), "n_checkpoints": 3}
+    assert lr_sweep.oscillation_fraction(t[(1, "MSDL")]) == 0.5 and lr_sweep.oscillation_fraction(t[(1, "MGDL")]) == 0
+    sw = {(1, "MSDL"): [_rec(0.01, 0.1), _rec(0.1, 0, True)], (1, "MGDL"): [_rec(0.01, 0.1), _rec(0.1, 0.05)]}
+    verdicts = [r["verdict"] for r in lr_sweep.section7_claims(t, sw)]
+    assert verdicts == ["agrees", "agrees", "agrees"]
