@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if out.is_file():
                 strip_outputs(out, keep_images=args.keep_images,
-                              rel_paths=(f"chapters/{CHAPTERS[task]}", f"{task}/{out.name}"))
+                              rel_paths=(f"chapters/{CHAPTERS[task]}", out.name if out.is_absolute() else out.as_posix()))
         ran += 1
         print(f"    done in {time.perf_counter() - t0:.0f} s -> {out}", flush=True)
     print(f"mgdl-sweep: {ran} executed, {skipped} skipped, {len(failures)} failed, {len(points)} points")
