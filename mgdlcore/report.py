@@ -29,6 +29,12 @@ def run_regression_table(images: Sequence[str], profile: str, *, device: str = "
     return runs, missing
 
 
+def short_commit(commit: str) -> str:
+    """``abcdef1234+dirty`` from a full commit string (the dirty flag is kept)."""
+    sha, _, rest = str(commit).partition("+")
+    return sha[:10] + (f"+{rest}" if rest else "")
+
+
 def _fmt(x, nd=2) -> str:
     return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{nd}f}"
 
@@ -47,7 +53,27 @@ def regression_markdown_table(runs: dict[str, dict[str, RegressionRun]]) -> str:
             diverged = " (diverged)" if r.get("diverged") else ""
             rows.append(f"| {REGISTRY[image].paper_name if image in REGISTRY else r['image']} | {method}{diverged} | "
                         f"{train} | {_fmt(r.get('psnr_test'))} | {_fmt(paper[0])} | {_fmt(paper[1])} | "
-                        f"{r['profile']}, {size}, {r['epochs']} | {r['device']} | {str(r['commit'])[:10]} |")
+                        f"{r['profile']}, {size}, {r['epochs']} | {r['device']} | {short_commit(r['commit'])} |")
+    return "\n".join(rows)
+
+
+def interpolation_at_paper_size_table(images: Sequence[str], *, results_dir=None) -> str:
+    """The paper's Table 1 test PSNRs beside bilinear/bicubic interpolation of the same training grid at the
+    paper's (native) image size. Interpolation needs no training, so this *is* the paper's setting."""
+    rows = ["| Image | size | SGDL (paper) | MGDL (paper) | bilinear (ours) | bicubic (ours) | commit |",
+            "|---|---|---|---|---|---|---|"]
+    for image in images:
+        try:
+            lin = run_regression(image, "bilinear", "paper", results_dir=results_dir, progress=False).record
+            cub = run_regression(image, "bicubic", "paper", results_dir=results_dir, progress=False).record
+        except ImageError:
+            continue
+        paper = TABLE1.get(lin["image"], {})
+        size = "x".join(str(s) for s in lin["image_shape"])
+        name = REGISTRY[image].paper_name if image in REGISTRY else lin["image"]
+        rows.append(f"| {name} | {size} | {_fmt(paper.get('SGDL', (None, None))[1])} | "
+                    f"{_fmt(paper.get('MGDL', (None, None))[1])} | {_fmt(lin['psnr_test'])} | {_fmt(cub['psnr_test'])} | "
+                    f"{short_commit(cub['commit'])} |")
     return "\n".join(rows)
 
 
