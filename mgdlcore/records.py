@@ -22,6 +22,11 @@ import torch
 
 from .device import describe_device
 
+# permissions of written files: what a plain open() would give under the current umask
+_umask = os.umask(0)
+os.umask(_umask)
+FILE_MODE = 0o666 & ~_umask
+
 # fields that identify a run: two records with the same values describe the same experiment
 KEY_FIELDS = ("task", "image", "method", "profile", "structure", "epochs", "learning_rate", "seed", "variant")
 
@@ -85,6 +90,7 @@ def write_json_atomic(path: str | os.PathLike, obj) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, "w") as fh:
             json.dump(_clean(obj), fh, indent=1, allow_nan=False)
             fh.write("\n")

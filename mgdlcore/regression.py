@@ -20,12 +20,13 @@ from .images import image_label, load_image
 from .interpolation import interpolate_training_grid
 from .metrics import psnr
 from .profiles import REGRESSION_PROFILES, RegressionProfile, get_profile
-from .records import provenance, record_path, write_record
+from .records import FILE_MODE, provenance, record_path, write_record
 from .structures import get_structure
 from .training import TrainConfig
 
 TASK = "regression"
 METHODS = ("SGDL", "MGDL", "bilinear", "bicubic")
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 def loss_to_psnr(loss: float | None) -> float | None:
@@ -48,6 +49,7 @@ def _save_arrays_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, FILE_MODE)
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **{k: v.astype(np.float16) for k, v in arrays.items()})
         os.replace(tmp, path)
@@ -94,6 +96,8 @@ def run_regression(image: str, method: str, profile: str = "cpu", *, device: str
     if results_dir is not None:
         path = record_path(results_dir, record)
         arrays_path = path.with_suffix(".npz")
+        if reuse and path.is_file() and method in INTERPOLATIONS:  # instant to recompute: no arrays stored
+            return RegressionRun(json.loads(path.read_text()), {method: interpolate_training_grid(img, method)})
         if reuse and path.is_file() and arrays_path.is_file():
             with np.load(arrays_path) as z:
                 recs = {k: z[k].astype(np.float64) for k in z.files}
@@ -102,7 +106,7 @@ def run_regression(image: str, method: str, profile: str = "cpu", *, device: str
     masks = split_masks(img.shape)
     t0 = time.perf_counter()
     recon: dict[str, np.ndarray] = {}
-    if method in ("bilinear", "bicubic"):
+    if method in INTERPOLATIONS:
         out = interpolate_training_grid(img, method)
         recon[method] = out
         record.update(diverged=False, history=None)
@@ -150,6 +154,7 @@ def run_regression(image: str, method: str, profile: str = "cpu", *, device: str
         ]
     record.update(provenance(dev))
     if results_dir is not None:
-        _save_arrays_atomic(record_path(results_dir, record).with_suffix(".npz"), recon)
+        if method not in INTERPOLATIONS:
+            _save_arrays_atomic(record_path(results_dir, record).with_suffix(".npz"), recon)
         write_record(results_dir, record)
     return RegressionRun(record, recon)

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from mgdlcore.records import load_records, record_key, record_path, write_json_atomic, write_record
+from mgdlcore.records import FILE_MODE, load_records, record_key, record_path, write_json_atomic, write_record
 
 
 def rec(**kw):
@@ -21,6 +21,7 @@ def test_write_and_load_round_trip(tmp_path):
     assert [x["method"] for x in load_records(tmp_path, task="regression", profile="smoke")] == ["MGDL"]
     assert load_records(tmp_path, profile="cpu") == []
     assert list(tmp_path.rglob("*.tmp")) == []
+    assert path.stat().st_mode & 0o777 == FILE_MODE  # as a plain open() would create it, not mkstemp's 0600
 
 
 def test_key_depends_on_identifying_fields_only():

@@ -50,9 +50,14 @@ def test_sgdl_is_deterministic_on_cpu(user_image):
     assert a.record["n_parameters"] == 116097
 
 
-def test_interpolation_reference(user_image):
-    r = run_regression(user_image, "bicubic", "smoke", progress=False).record
-    assert r["psnr_test"] > 20 and r["epochs"] == 0
+def test_interpolation_reference_is_recomputed_not_stored(tmp_path, user_image):
+    first = run_regression(user_image, "bicubic", "smoke", results_dir=tmp_path, progress=False)
+    assert first.record["psnr_test"] > 20 and first.record["epochs"] == 0
+    assert [p.suffix for p in (tmp_path / "regression").iterdir()] == [".json"]
+    again = run_regression(user_image, "bicubic", "smoke", results_dir=tmp_path, progress=False)
+    assert again.record == json.loads(next((tmp_path / "regression").glob("*.json")).read_text())
+    assert again.record["psnr_test"] == first.record["psnr_test"]
+    np.testing.assert_array_equal(again.reconstructions["bicubic"], first.reconstructions["bicubic"])
 
 
 @pytest.mark.parametrize("kwargs, match", [
