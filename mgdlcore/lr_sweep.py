@@ -589,7 +589,8 @@ def section7_claims(tracked: dict, sweeps: dict) -> list[dict]:
         oa, ob = oscillation_fraction(tracked[(s, "MSDL")]), oscillation_fraction(tracked[(s, "MGDL")])
         rows.append({"claim": f"Setting {s}: hence MSDL's training loss oscillates more than MGDL's",
                      "ours": f"fraction of logged steps where the loss rose: MSDL {oa:.3f}, MGDL {ob:.3f}",
-                     "verdict": _verdict(None if oa is None or ob is None else oa > ob)})
+                     "verdict": ("–" if oa is None or ob is None else
+                                 "no clear difference" if abs(oa - ob) < 0.05 else _verdict(oa > ob))})
         if (s, "MSDL") in sweeps and (s, "MGDL") in sweeps:
             sa, sb = largest_stable_lr(sweeps[(s, "MSDL")]) or 0.0, largest_stable_lr(sweeps[(s, "MGDL")]) or 0.0
             rows.append({"claim": f"Setting {s}: MSDL is more sensitive to the learning rate (Figure 28)",
