@@ -38,7 +38,7 @@ import torch
 from .data import regression_data
 from .device import resolve_device
 from .fitting import fit_mgdl, fit_network
-from .hessian import eigen_callback, iteration_eigenvalues, loss_hessian, n_trainable
+from .hessian import OutputLoss, eigen_callback, iteration_eigenvalues, loss_hessian, n_trainable
 from .images import image_label, load_image
 from .models import build_grade, build_network
 from .operators import ForwardDifference
@@ -86,7 +86,7 @@ class EigenProfile:
     noise_level: float = 10.0      # on the 0..255 scale
     loss_every: int = 10           # loss kept in the record every this many epochs
     k: int = 10
-    dense_max_params: int = 4000   # dense Hessian at most this size, else Lanczos
+    dense_max_params: int = 3300   # dense Hessian at most this size (SGDL (26): 3,265), else Lanczos
     dense_at_end: bool = True      # one dense eigenvalue count at the final parameters when P <= 4000
     lanczos_tol: float = 1e-5
 
@@ -105,14 +105,14 @@ EIGEN_PROFILES = {
                           image_epochs=500_000, image_eval_every=10_000, full_epochs=10_000, full_eval_every=1_000,
                           denoise_image="butterfly", denoise_size=32, denoise_epochs=100_000,
                           denoise_eval_every=2_000, loss_every=100, dense_max_params=10_000),
-    "cpu": EigenProfile("cpu", synthetic_epochs=20_000, synthetic_eval_every=2_000, image_size=128,
+    "cpu": EigenProfile("cpu", synthetic_epochs=30_000, synthetic_eval_every=3_000, image_size=128,
                         image_epochs=6_000, image_eval_every=1_000, full_epochs=100, full_eval_every=100,
                         denoise_image="butterfly", denoise_size=32, denoise_epochs=6_000, denoise_eval_every=1_000,
-                        loss_every=10, dense_max_params=1_500),
-    "smoke": EigenProfile("smoke", synthetic_epochs=60, synthetic_eval_every=30, image_size=16, image_epochs=40,
+                        loss_every=10, dense_max_params=3_300),
+    "smoke": EigenProfile("smoke", synthetic_epochs=40, synthetic_eval_every=40, image_size=16, image_epochs=40,
                           image_eval_every=20, full_epochs=2, full_eval_every=2, denoise_image="butterfly",
                           denoise_size=12, denoise_epochs=40, denoise_eval_every=20, loss_every=1, k=3,
-                          dense_max_params=1_500, dense_at_end=False, lanczos_tol=1e-3),
+                          dense_max_params=3_300, dense_at_end=False, lanczos_tol=1e-3),
 }
 
 
@@ -159,9 +159,16 @@ def _grade_entry(grade, hist: History, prof: EigenProfile, eig_method: str, n_pa
 
 
 def _final_dense(net, loss_of_net, lr, prof) -> dict | None:
-    if not prof.dense_at_end or n_trainable(net) > 4000:
+    """Exact eigenvalue counts at the final parameters (the network may have been frozen by ``fit_mgdl``)."""
+    if not prof.dense_at_end or sum(p.numel() for p in net.parameters()) > 4000:
         return None
-    res = iteration_eigenvalues(loss_hessian(net, loss_of_net), lr, prof.k)
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(True)
+    try:
+        res = iteration_eigenvalues(loss_hessian(net, loss_of_net), lr, prof.k)
+    finally:
+        for p, f in zip(net.parameters(), flags):
+            p.requires_grad_(f)
     return {"smallest": list(res.smallest), "largest": list(res.largest), "n_le_minus1": res.n_le_minus1,
             "n_near_minus1": res.n_near_minus1}
 
@@ -178,23 +185,25 @@ def _regression_case(task, x, y, evals, method, structure, lr, prof, seed, rp, l
     grades = []
     if method == "SGDL":
         meta = {}
+        loss_of_net = OutputLoss(x, lambda o: half_mse(y, o))
 
         def cbs(net):
-            out, meta["m"] = _eig_callbacks(net, lambda m: half_mse(y, m(x)), lr, prof, force)
+            out, meta["m"] = _eig_callbacks(net, loss_of_net, lr, prof, force)
+            meta["p"] = n_trainable(net)
             return out
 
         net, hist = fit_network(structure, x, y, cfg, seed=seed, init="he_normal", relu_prime_at_zero=rp,
                                 eval_sets=evals, callbacks=cbs)
-        final = None if hist.diverged or force else _final_dense(net, lambda m: half_mse(y, m(x)), lr, prof)
-        grades.append(_grade_entry(None, hist, prof, meta["m"], n_trainable(net), final))
+        final = None if hist.diverged or force else _final_dense(net, loss_of_net, lr, prof)
+        grades.append(_grade_entry(None, hist, prof, meta["m"], meta["p"], final))
         return grades
-    metas, finals = {}, {}
+    metas, finals, sizes = {}, {}, {}
 
     def gcbs(grade, net, f, r):
-        def loss_of_net(m, f=f, r=r):
-            return half_mse(r, m(f))
+        loss_of_net = OutputLoss(f, lambda o, r=r: half_mse(r, o))
         out, metas[grade] = _eig_callbacks(net, loss_of_net, lr, prof, force)
         finals[grade] = (net, loss_of_net)
+        sizes[grade] = n_trainable(net)
         return out
 
     _, results = fit_mgdl(structure, x, y, cfg, seed=seed, init="he_normal", relu_prime_at_zero=rp,
@@ -202,7 +211,7 @@ def _regression_case(task, x, y, evals, method, structure, lr, prof, seed, rp, l
     for g in results:
         net, lf = finals[g.grade]
         final = None if g.history.diverged or force else _final_dense(net, lf, lr, prof)
-        grades.append(_grade_entry(g.grade, g.history, prof, metas[g.grade], n_trainable(net), final))
+        grades.append(_grade_entry(g.grade, g.history, prof, metas[g.grade], sizes[g.grade], final))
     return grades
 
 
@@ -233,9 +242,11 @@ def _denoising_case(method, structure, lr, prof, seed, rp, dev, label):
         net = (nets[0] if nets else build_grade(structure, grade, seed=seed, init="he_normal",
                                                 relu_prime_at_zero=rp)).to(dev)
 
-        def loss_of_net(m, f=feats, a=acc):
-            img = a + m(f).reshape(shape)
+        def phi(o, a=acc):
+            img = a + o.reshape(shape)
             return 0.5 * torch.sum((img - y) ** 2) + 0.5 * beta * torch.sum((B.A(img) - u) ** 2)
+
+        loss_of_net = OutputLoss(feats, phi)
 
         def loss_fn(net=net, f=feats, a=acc):
             img = a + net(f).reshape(shape)

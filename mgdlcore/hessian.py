@@ -4,7 +4,9 @@ GD (2) is the iteration ``W^{k+1} = W^k - eta grad F(W^k)``; near ``W^k`` it act
 ``A = I - eta H_F(W^k)`` (eq. (6)). An eigenvalue of ``A`` at or below -1 is a direction in which GD overshoots
 and flips sign every step (Theorem 1: on a quadratic, GD diverges exactly when ``eta > 2 / lambda_max(H)``).
 
-* ``loss_hessian``: the dense Hessian by automatic differentiation (``torch.func``: a vmapped
+* ``loss_hessian``: the dense Hessian. For a loss given as ``OutputLoss(x, phi)`` (``phi`` of the network's
+  outputs at ``x``) on an ``MLP`` with ReLU activations, by the closed form of ``mlp_output_loss_hessian``
+  (batched GEMMs, about 10x faster); otherwise by automatic differentiation (``torch.func``: a vmapped
   forward-over-reverse Hessian-vector product over the identity, in chunks). No loops over samples.
 * ``hvp_function``: one Hessian-vector product, for ``extreme_eigenvalues`` (Lanczos, ``scipy.sparse.linalg.eigsh``),
   for networks whose dense Hessian does not fit.
@@ -28,11 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse.linalg
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, jvp, vmap
+from torch.func import functional_call, grad, jacfwd, jvp, vmap
+
+from .models import MLP, relu_right
 
 LossOfNet = Callable[[Callable[[Tensor], Tensor]], Tensor]
 
@@ -68,15 +71,123 @@ def flat_loss(net: nn.Module, loss_of_net: LossOfNet) -> Callable[[Tensor], Tens
     return f
 
 
+class OutputLoss:
+    """A loss that depends on the network only through its outputs at fixed inputs: ``phi(model(x))``.
+
+    Callable as a ``loss_of_net``; ``loss_hessian`` recognises it and uses the closed form of
+    ``mlp_output_loss_hessian`` when the network allows. ``phi`` maps the (N, 1) output to a scalar and may
+    close over state that changes between calls (it is evaluated at the time of the call).
+    """
+
+    def __init__(self, x: Tensor, phi: Callable[[Tensor], Tensor]):
+        self.x, self.phi = x, phi
+
+    def __call__(self, model: Callable[[Tensor], Tensor]) -> Tensor:
+        return self.phi(model(self.x))
+
+
+def _closed_form_applies(net: nn.Module, loss_of_net) -> bool:
+    return (isinstance(loss_of_net, OutputLoss) and isinstance(net, MLP) and net.widths[-1] == 1
+            and (net.act is relu_right or net.act is torch.relu)
+            and all(p.requires_grad for p in net.parameters()) and loss_of_net.x.ndim == 2)
+
+
+def mlp_output_loss_hessian(net: MLP, x: Tensor, phi: Callable[[Tensor], Tensor], *,
+                            dtype: torch.dtype | None = None) -> Tensor:
+    """The exact Hessian of ``phi(net(x))`` in all parameters of a ReLU ``MLP`` with one output, in closed form.
+
+    With outputs ``o_n = net(x_n)``, ``g = d phi / d o`` and ``Q = d^2 phi / d o^2``::
+
+        H = J^T Q J + sum_n g_n d^2 o_n / d theta^2,      J = d o / d theta  (N x P).
+
+    ReLU has second derivative 0 (the derivative on the kink is the network's ``relu_prime_at_zero``, as in
+    autograd), so ``o_n`` is affine in each layer's ``(W, b)`` and the second term has zero diagonal blocks.
+    For layers ``j < i`` (0-based, layer ``i`` reads ``h_i``, ``h_0 = x``) its block is
+    ``sum_n g_n delta_i[n, a] (d h_i / d z_j)[n, q, p] hbar_j[n, r]`` for the weight ``W_i[a, q]`` and the weight
+    ``W_j[p, r]`` (``hbar_j = [h_j, 1]``, ``r`` = last for the bias ``b_j[p]``; the bias ``b_i`` has no cross
+    term), with ``delta_i = d o / d z_i`` the backpropagated signal. Every sum over samples is one GEMM. Computed in
+    ``dtype`` (default: the parameters' dtype); no loops over samples. ``phi``'s Hessian is taken by autodiff
+    (an (N, N) matrix; a diagonal one is applied as a scaling).
+    """
+    layers = [*net.hidden, net.out]
+    dt = dtype if dtype is not None else layers[0].weight.dtype
+    Ws = [lay.weight.detach().to(dt) for lay in layers]                            # noqa: N806
+    bs = [lay.bias.detach().to(dt) for lay in layers]
+    x = x.detach().to(dt)
+    n = x.shape[0]
+    ones = torch.ones(n, 1, dtype=dt, device=x.device)
+    hs, ds = [x], []
+    h = x
+    for W, b in zip(Ws[:-1], bs[:-1]):                                              # noqa: N806
+        z = torch.addmm(b, h, W.T)
+        d = (z >= 0 if net.relu_prime_at_zero == 1 else z > 0).to(dt)
+        h = z * d
+        hs.append(h)
+        ds.append(d)
+    out = torch.addmm(bs[-1], h, Ws[-1].T)                                          # (N, 1)
+    g = grad(phi)(out).reshape(n)
+    Q = jacfwd(grad(phi))(out).reshape(n, n)                                        # noqa: N806
+    q_diag = torch.diagonal(Q).clone()
+    diagonal = bool(torch.count_nonzero(Q - torch.diag(q_diag)) == 0)
+    L = len(Ws)                                                                     # noqa: N806
+    deltas = [None] * L
+    deltas[-1] = ones
+    for i in range(L - 2, -1, -1):
+        deltas[i] = ds[i] * (deltas[i + 1] @ Ws[i + 1])
+    # J in the flat order: per layer W_i row-major (a, q), then b_i
+    Js = [torch.cat([(deltas[i][:, :, None] * hs[i][:, None, :]).reshape(n, -1), deltas[i]], 1)  # noqa: N806
+          for i in range(L)]
+    QJs = [q_diag[:, None] * Ji if diagonal else Q @ Ji for Ji in Js]              # noqa: N806
+    sizes = [Ji.shape[1] for Ji in Js]
+    offs = [0]
+    for s in sizes:
+        offs.append(offs[-1] + s)
+    H = torch.empty(offs[-1], offs[-1], dtype=dt, device=x.device)                 # noqa: N806
+    for i in range(L):
+        for j in range(i + 1):                  # lower block triangle; J^T Q J is symmetric
+            blk = Js[i].T @ QJs[j]
+            H[offs[i]:offs[i + 1], offs[j]:offs[j + 1]] = 0.5 * (blk + blk.T) if i == j else blk
+    for j in range(L - 1):
+        hbar = torch.cat([hs[j], ones], 1)                                          # (N, n_in_j + 1)
+        nj_out, nj_in = Ws[j].shape
+        M = None                                                                    # noqa: N806  d h_i / d z_j
+        for i in range(j + 1, L):
+            A = g[:, None] * deltas[i]                                              # noqa: N806  (N, n_out_i)
+            ni_out, ni_in = Ws[i].shape
+            if i == j + 1:                   # d h_i / d z_j = diag(d_j): S[a, q, p, r] = [q = p] T[a, q, r]
+                T = A.T @ (ds[j][:, :, None] * hbar[:, None, :]).reshape(n, -1)     # noqa: N806
+                T = T.reshape(ni_out, nj_out, nj_in + 1)                            # noqa: N806
+                eye = torch.eye(nj_out, dtype=dt, device=x.device)
+                S = T[:, :, None, :] * eye[None, :, :, None]                        # noqa: N806
+            else:
+                M = (ds[i - 1][:, :, None] * (Ws[i - 1] * ds[j][:, None, :]) if M is None   # noqa: N806
+                     else ds[i - 1][:, :, None] * torch.matmul(Ws[i - 1], M))
+                if ni_out <= hbar.shape[1]:  # GEMM over samples: (A x M)^T hbar
+                    S = (A[:, :, None, None] * M[:, None, :, :]).reshape(n, -1).T @ hbar  # noqa: N806
+                else:                        # A^T (M x hbar)
+                    S = A.T @ (M[:, :, :, None] * hbar[:, None, None, :]).reshape(n, -1)  # noqa: N806
+            S = S.reshape(ni_out * ni_in, nj_out, nj_in + 1)                        # noqa: N806 rows W_i[a, q]
+            block = torch.cat([S[:, :, :-1].reshape(ni_out * ni_in, -1), S[:, :, -1]], 1)
+            H[offs[i]:offs[i] + ni_out * ni_in, offs[j]:offs[j + 1]] += block
+    for i in range(L):                          # mirror the lower block triangle
+        for j in range(i):
+            H[offs[j]:offs[j + 1], offs[i]:offs[i + 1]] = H[offs[i]:offs[i + 1], offs[j]:offs[j + 1]].T
+    return H
+
+
 def loss_hessian(net: nn.Module, loss_of_net: LossOfNet, *, chunk_size: int | None = 512,
-                 dtype: torch.dtype | None = None) -> Tensor:
+                 dtype: torch.dtype | None = None, closed_form: bool = True) -> Tensor:
     """The dense Hessian ``d^2 loss / d theta^2`` (P x P, symmetrised) at the current parameters.
 
-    Computed as ``vmap`` of the forward-over-reverse Hessian-vector product over the columns of the identity,
+    If ``loss_of_net`` is an ``OutputLoss`` and ``net`` an ``MLP`` with ReLU activations, one output and all
+    parameters trainable (and ``closed_form``), the closed form ``mlp_output_loss_hessian`` is used. Otherwise
+    computed as ``vmap`` of the forward-over-reverse Hessian-vector product over the columns of the identity,
     ``chunk_size`` columns at a time (bounds the memory at about ``chunk_size`` x the activations).
     ``dtype`` (e.g. ``torch.float64``) evaluates in that precision on a copy of the parameters; the data
     closed over by ``loss_of_net`` stay in their dtype unless the loss casts them.
     """
+    if closed_form and _closed_form_applies(net, loss_of_net):
+        return mlp_output_loss_hessian(net, loss_of_net.x, loss_of_net.phi, dtype=dtype)
     f = flat_loss(net, loss_of_net)
     theta = flat_parameters(net)
     if dtype is not None:
@@ -155,7 +266,7 @@ def _from_hessian_eigenvalues(lam_small: np.ndarray, lam_large: np.ndarray, lr: 
 def iteration_eigenvalues(H: Tensor | np.ndarray, lr: float, k: int = 10) -> IterationEigenvalues:
     """The ``k`` smallest and largest eigenvalues of ``I - lr * H`` and the exact count at or below -1.
 
-    All eigenvalues of the symmetric ``H`` are computed in float64 (LAPACK ``eigvalsh``): counts of repeated
+    All eigenvalues of the symmetric ``H`` are computed in float64 (LAPACK ``syevd`` via ``torch.linalg.eigvalsh``): counts of repeated
     eigenvalues are exact here, unlike on the Lanczos path. A non-finite ``H`` gives NaNs and counts of -1.
     """
     h = H.detach().cpu().double().numpy() if isinstance(H, Tensor) else np.asarray(H, dtype=np.float64)
@@ -166,7 +277,7 @@ def iteration_eigenvalues(H: Tensor | np.ndarray, lr: float, k: int = 10) -> Ite
     if not np.all(np.isfinite(h)):
         nan = tuple([float("nan")] * k)
         return IterationEigenvalues(nan, nan, -1, -1, n)
-    lam = scipy.linalg.eigvalsh(h, overwrite_a=True, check_finite=False, driver="evd")
+    lam = torch.linalg.eigvalsh(torch.from_numpy(h)).numpy()      # LAPACK syevd, float64
     a = 1.0 - lr * lam                      # ascending lam -> descending a
     return IterationEigenvalues(
         smallest=tuple(float(v) for v in a[::-1][:k]), largest=tuple(float(v) for v in a[:k]),

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from mgdlcore.hessian import (
+    OutputLoss,
     eigen_callback,
     extreme_eigenvalues,
     flat_loss,
@@ -13,6 +14,7 @@ from mgdlcore.hessian import (
     iteration_eigenvalues,
     lanczos_iteration_eigenvalues,
     loss_hessian,
+    mlp_output_loss_hessian,
     n_trainable,
 )
 from mgdlcore.models import MLP
@@ -165,4 +167,48 @@ def test_frozen_parameters_are_excluded():
     net, loss = small_problem()
     net.hidden[0].requires_grad_(False)
     assert n_trainable(net) == 5 * 7 + 7 + 7 + 1
+    assert loss_hessian(net, loss).shape == (50, 50)
+
+
+@pytest.mark.parametrize("widths, rp", [((2, 9, 3, 8, 4, 1), 0), ((2, 9, 3, 8, 4, 1), 1), ((3, 1, 1), 1)])
+def test_closed_form_hessian_matches_autograd_and_finite_differences(widths, rp):
+    """Both sample-sum orders of the cross-layer term (wide vs narrow layers), non-adjacent layers, a 1-unit
+    hidden layer; half-MSE (diagonal output Hessian) and a coupled quadratic-plus-cubic loss of the outputs."""
+    g = torch.Generator().manual_seed(11)
+    net = MLP(widths, generator=g, init="glorot_normal", relu_prime_at_zero=rp).double()
+    x = torch.rand(29, widths[0], generator=g, dtype=torch.float64) - 0.3
+    y = torch.cos(2 * x.sum(1, keepdim=True))
+    C = torch.randn(29, 29, generator=g, dtype=torch.float64)  # noqa: N806
+    for phi in (lambda o: half_mse(y, o), lambda o: 0.5 * torch.sum((C @ o - y) ** 2) + torch.sum(o**3) / 3):
+        loss = OutputLoss(x, phi)
+        H = loss_hessian(net, loss)                                  # closed form
+        ref = loss_hessian(net, loss, closed_form=False)             # autograd
+        torch.testing.assert_close(H, ref, atol=1e-12, rtol=1e-10)
+        assert torch.equal(H, H.T)
+        Hfd = fd_hessian(net, loss, 1e-6)
+        torch.testing.assert_close(H, 0.5 * (Hfd + Hfd.T), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("rp", [0, 1])
+def test_closed_form_follows_relu_prime_at_zero_on_the_kink(rp):
+    """Zero biases and x = 0 put every unit of the first layer on the kink (eq. (5) at initialisation)."""
+    g = torch.Generator().manual_seed(5)
+    net = MLP((1, 6, 4, 1), generator=g, init="he_normal", relu_prime_at_zero=rp).double()
+    x = torch.linspace(0, 1, 9, dtype=torch.float64)[:, None]
+    loss = OutputLoss(x, lambda o: half_mse(torch.sin(3 * x), o))
+    torch.testing.assert_close(mlp_output_loss_hessian(net, x, loss.phi), loss_hessian(net, loss, closed_form=False),
+                               atol=1e-12, rtol=1e-10)
+
+
+def test_closed_form_float32_and_fallbacks():
+    net, _ = small_problem(dtype=torch.float32, widths=(2, 5, 7, 1))
+    x = torch.rand(37, 2, generator=torch.Generator().manual_seed(3))
+    loss = OutputLoss(x, lambda o: half_mse(torch.sin(x[:, :1]), o))
+    H32 = loss_hessian(net, loss)
+    assert H32.dtype == torch.float32
+    torch.testing.assert_close(H32, loss_hessian(net, loss, closed_form=False), atol=1e-5, rtol=1e-4)
+    H64 = loss_hessian(net, loss, dtype=torch.float64)
+    assert H64.dtype == torch.float64
+    torch.testing.assert_close(H64.float(), H32, atol=1e-5, rtol=1e-4)
+    net.hidden[0].requires_grad_(False)             # frozen layer: the autograd path, trainable part only
     assert loss_hessian(net, loss).shape == (50, 50)
