@@ -101,6 +101,21 @@ def write_json_atomic(path: str | os.PathLike, obj) -> Path:
     return path
 
 
+def save_arrays_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays (as float16, compressed) to an ``.npz`` file atomically: the images behind a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        os.chmod(tmp, FILE_MODE)
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **{k: v.astype(np.float16) for k, v in arrays.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_record(results_dir: str | os.PathLike, record: dict) -> Path:
     """Write one result record atomically and return its path."""
     missing = [k for k in ("task", "image", "method", "profile") if k not in record]

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,7 +18,7 @@ from .images import image_label, load_image
 from .interpolation import interpolate_training_grid
 from .metrics import psnr
 from .profiles import REGRESSION_PROFILES, RegressionProfile, get_profile
-from .records import FILE_MODE, provenance, record_path, write_record
+from .records import provenance, record_path, save_arrays_atomic, write_record
 from .structures import get_structure
 from .training import TrainConfig
 
@@ -42,20 +40,6 @@ class RegressionRun:
 
     record: dict
     reconstructions: dict[str, np.ndarray]
-
-
-def _save_arrays_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, FILE_MODE)
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **{k: v.astype(np.float16) for k, v in arrays.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _base_record(image: str, method: str, profile: RegressionProfile, seed: int, shape) -> dict:
@@ -155,6 +139,6 @@ def run_regression(image: str, method: str, profile: str = "cpu", *, device: str
     record.update(provenance(dev))
     if results_dir is not None:
         if method not in INTERPOLATIONS:
-            _save_arrays_atomic(record_path(results_dir, record).with_suffix(".npz"), recon)
+            save_arrays_atomic(record_path(results_dir, record).with_suffix(".npz"), recon)
         write_record(results_dir, record)
     return RegressionRun(record, recon)

@@ -42,8 +42,7 @@ from .metrics import psnr
 from .models import build_grade, build_network
 from .operators import ForwardDifference, GaussianBlur, Identity, LinearOperator
 from .profiles import get_profile
-from .records import provenance, record_path, write_record
-from .regression import _save_arrays_atomic
+from .records import provenance, record_path, save_arrays_atomic, write_record
 from .structures import get_structure
 from .training import History, TrainConfig, train
 
@@ -353,7 +352,7 @@ def run_restoration(task: str, image: str, method: str, level: float, profile: s
     record["psnr_observed"] = psnr(clean, observed)
     record.update(provenance(dev))
     if results_dir is not None:
-        _save_arrays_atomic(record_path(results_dir, record).with_suffix(".npz"), images)
+        save_arrays_atomic(record_path(results_dir, record).with_suffix(".npz"), images)
         write_record(results_dir, record)
     return RestorationRun(record, images)
 
