@@ -263,21 +263,26 @@ def _from_hessian_eigenvalues(lam_small: np.ndarray, lam_large: np.ndarray, lr: 
         exact_counts=exact)
 
 
-def iteration_eigenvalues(H: Tensor | np.ndarray, lr: float, k: int = 10) -> IterationEigenvalues:
+def iteration_eigenvalues(H: Tensor | np.ndarray, lr: float, k: int = 10, *,
+                          dtype: torch.dtype = torch.float64) -> IterationEigenvalues:
     """The ``k`` smallest and largest eigenvalues of ``I - lr * H`` and the exact count at or below -1.
 
-    All eigenvalues of the symmetric ``H`` are computed in float64 (LAPACK ``syevd`` via ``torch.linalg.eigvalsh``): counts of repeated
-    eigenvalues are exact here, unlike on the Lanczos path. A non-finite ``H`` gives NaNs and counts of -1.
+    All eigenvalues of the symmetric ``H`` are computed (LAPACK ``syevd`` via ``torch.linalg.eigvalsh``) in
+    ``dtype``: counts of repeated eigenvalues are exact here, unlike on the Lanczos path. float64 (the default,
+    used for every record) is safe for counts; float32 is about twice as fast, with eigenvalue errors of order
+    ``n * eps32 * ||H||`` (measured 2e-5 on (26), i.e. 1e-6 in ``I - lr H``), so a count can differ only for an
+    eigenvalue that close to -1. A non-finite ``H`` gives NaNs and counts of -1.
     """
-    h = H.detach().cpu().double().numpy() if isinstance(H, Tensor) else np.asarray(H, dtype=np.float64)
+    h = H.detach().cpu() if isinstance(H, Tensor) else torch.from_numpy(np.asarray(H))
+    h = h.to(dtype)
     n = h.shape[0]
     if h.ndim != 2 or h.shape[1] != n:
-        raise ValueError(f"H must be square, got shape {h.shape}")
+        raise ValueError(f"H must be square, got shape {tuple(h.shape)}")
     k = min(k, n)
-    if not np.all(np.isfinite(h)):
+    if not bool(torch.isfinite(h).all()):
         nan = tuple([float("nan")] * k)
         return IterationEigenvalues(nan, nan, -1, -1, n)
-    lam = torch.linalg.eigvalsh(torch.from_numpy(h)).numpy()      # LAPACK syevd, float64
+    lam = torch.linalg.eigvalsh(h).double().numpy()
     a = 1.0 - lr * lam                      # ascending lam -> descending a
     return IterationEigenvalues(
         smallest=tuple(float(v) for v in a[::-1][:k]), largest=tuple(float(v) for v in a[:k]),

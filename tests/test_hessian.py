@@ -212,3 +212,15 @@ def test_closed_form_float32_and_fallbacks():
     torch.testing.assert_close(H64.float(), H32, atol=1e-5, rtol=1e-4)
     net.hidden[0].requires_grad_(False)             # frozen layer: the autograd path, trainable part only
     assert loss_hessian(net, loss).shape == (50, 50)
+
+
+def test_iteration_eigenvalues_float32_agrees_with_float64():
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.standard_normal((41, 41)))
+    lam = np.concatenate([np.linspace(0.1, 20, 38), [24.9, 25.3, 30.0]])  # lr = 0.08: 2/lr = 25
+    h = (q * lam) @ q.T
+    e64 = iteration_eigenvalues(h, 0.08, k=5)
+    e32 = iteration_eigenvalues(h, 0.08, k=5, dtype=torch.float32)
+    assert e64.n_le_minus1 == e32.n_le_minus1 == 2
+    np.testing.assert_allclose(e32.smallest, e64.smallest, atol=1e-5)
+    np.testing.assert_allclose(e64.smallest[:3], np.sort(1 - 0.08 * lam)[:3], atol=1e-10)
