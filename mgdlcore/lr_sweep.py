@@ -36,6 +36,7 @@ from .images import image_label, load_image
 from .metrics import psnr
 from .profiles import get_profile
 from .records import provenance, record_path, write_record
+from .regression import loss_to_psnr
 from .structures import get_structure
 from .synthetic import synthetic_data
 from .training import History, TrainConfig, half_mse
@@ -277,10 +278,8 @@ def run_lr_point(task: str, target, method: str, learning_rate: float, profile: 
             full = data.as_image(predict(data.x["test"])) if ok else None
         good = full is not None and bool(np.isfinite(full).all())
         record["psnr_test"] = psnr(img, full) if good else None
-        record["psnr_val"] = (-10.0 * math.log10(2.0 * record["final_val_loss"])
-                              if good and record["final_val_loss"] else None)
-        record["psnr_train"] = (-10.0 * math.log10(2.0 * record["final_train_loss"])
-                                if good and record["final_train_loss"] else None)
+        record["psnr_val"] = loss_to_psnr(record["final_val_loss"]) if good else None
+        record["psnr_train"] = loss_to_psnr(record["final_train_loss"]) if good else None
     if track and predict is not None and not record["diverged"]:
         grid = torch.linspace(0.0, 1.0, 1001, device=dev)[:, None]
         with torch.no_grad():
