@@ -1,4 +1,4 @@
-"""Timing of the Hessian paths of ``mgdlcore.hessian`` (Sec. 6).
+"""Timing of the Hessian paths of ``mgdlcore.analysis.hessian`` (Sec. 6).
 
 1. Dense Hessian of the loss of SGDL (26) on the 1024 training points of eq. (5) (3,265 parameters), by the
    closed form (``OutputLoss``, float32 and float64) and by autodiff (``torch.func``, float32), then all its
@@ -21,12 +21,12 @@ import time
 import numpy as np
 import torch
 
-from mgdlcore.data import regression_data
-from mgdlcore.hessian import OutputLoss, extreme_eigenvalues, hvp_function, iteration_eigenvalues, loss_hessian, n_trainable
+from mgdlcore.data.grid import regression_data
+from mgdlcore.analysis.hessian import OutputLoss, extreme_eigenvalues, hvp_function, iteration_eigenvalues, loss_hessian, n_trainable
 from mgdlcore.models import build_grade, build_network
 from mgdlcore.structures import get_structure
-from mgdlcore.synthetic import synthetic_data
-from mgdlcore.training import half_mse
+from mgdlcore.data.synthetic import synthetic_data
+from mgdlcore.training.loop import half_mse
 
 
 def emit(**kw):

@@ -23,7 +23,7 @@ import torch
 from mgdlcore.device import describe_device, resolve_device
 from mgdlcore.models import build_grade, build_network
 from mgdlcore.structures import get_structure
-from mgdlcore.training import half_mse
+from mgdlcore.training.loop import half_mse
 
 
 def sync(device):

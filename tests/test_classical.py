@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from mgdlcore.classical import classical_reference, select_parameter, tv_deconvolve
+from mgdlcore.baselines.classical import classical_reference, select_parameter, tv_deconvolve
 from mgdlcore.metrics import psnr
-from mgdlcore.operators import ForwardDifference, GaussianBlur, Identity
-from mgdlcore.restoration import degrade
+from mgdlcore.physics.operators import ForwardDifference, GaussianBlur, Identity
+from mgdlcore.experiments.restoration import degrade
 
 
 def _blocks(h=29, w=23):

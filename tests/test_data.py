@@ -1,6 +1,6 @@
 import numpy as np
 
-from mgdlcore.data import pixel_grid, regression_data, split_masks
+from mgdlcore.data.grid import pixel_grid, regression_data, split_masks
 
 
 def test_split_sizes_on_odd_shape(odd_image):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mgdlcore import eigen_analysis as ea
-from mgdlcore.hessian import iteration_eigenvalues, loss_hessian
+from mgdlcore.experiments import eigen_analysis as ea
+from mgdlcore.analysis.hessian import iteration_eigenvalues, loss_hessian
 from mgdlcore.models import build_grade, build_network
 from mgdlcore.structures import MGDLStructure, SGDLStructure
 
@@ -112,8 +112,8 @@ def test_synthetic_sgdl_dense_counts_at_epoch0(tiny, tmp_path):
     rec = ea.run_eigen_analysis("synthetic", "SGDL", setting=1, profile="tiny", device="cpu", results_dir=tmp_path)
     (g,) = rec["grades"]
     assert g["eig_method"] == "dense" and g["n_parameters"] == n_params((1, 6, 5, 4, 1))
-    from mgdlcore.synthetic import synthetic_data
-    from mgdlcore.training import half_mse
+    from mgdlcore.data.synthetic import synthetic_data
+    from mgdlcore.training.loop import half_mse
     d = synthetic_data(1)
     net = build_network(SMALL["26"], seed=0, init="he_normal", relu_prime_at_zero=1)
     ref = iteration_eigenvalues(loss_hessian(net, lambda m: half_mse(d.y_train, m(d.x_train))), 0.08, k=3)

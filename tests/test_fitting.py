@@ -1,9 +1,9 @@
 import torch
 
 from mgdlcore import models
-from mgdlcore.fitting import fit_mgdl, fit_network
+from mgdlcore.training.grades import fit_mgdl, fit_network
 from mgdlcore.structures import get_structure
-from mgdlcore.training import TrainConfig
+from mgdlcore.training.loop import TrainConfig
 
 
 def data(generator, n=64):

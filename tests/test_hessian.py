@@ -4,7 +4,7 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from mgdlcore.hessian import (
+from mgdlcore.analysis.hessian import (
     OutputLoss,
     eigen_callback,
     extreme_eigenvalues,
@@ -18,7 +18,7 @@ from mgdlcore.hessian import (
     n_trainable,
 )
 from mgdlcore.models import MLP
-from mgdlcore.training import TrainConfig, half_mse, train
+from mgdlcore.training.loop import TrainConfig, half_mse, train
 
 
 def small_problem(relu_prime_at_zero=0, init="glorot_normal", x=None, widths=(2, 5, 7, 1), dtype=torch.float64):

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mgdlcore import images
-from mgdlcore.images import REGISTRY, ImageError, fetch, image_label, load_image
+from mgdlcore.data import images
+from mgdlcore.data.images import REGISTRY, ImageError, fetch, image_label, load_image
 
 
 def test_unknown_name_lists_known_images():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mgdlcore.interpolation import interpolate_training_grid
+from mgdlcore.baselines.interpolation import interpolate_training_grid
 
 
 def test_bilinear_reproduces_affine_image():

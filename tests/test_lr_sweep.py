@@ -8,11 +8,11 @@ import scipy.linalg
 import torch
 from PIL import Image
 
-from mgdlcore import lr_sweep
-from mgdlcore.lr_sweep import (LR_PROFILES, check_records, final_values, largest_stable_lr, lr_interval,
+from mgdlcore.experiments import lr_sweep
+from mgdlcore.experiments.lr_sweep import (LR_PROFILES, check_records, final_values, largest_stable_lr, lr_interval,
                                lr_intervals, reference_values, run_lr_point, run_sweep)
-from mgdlcore.records import load_records
-from mgdlcore.training import TrainConfig, train
+from mgdlcore.experiments.records import load_records
+from mgdlcore.training.loop import TrainConfig, train
 
 
 def _spd(n: int, eigenvalues: np.ndarray, seed: int) -> np.ndarray:

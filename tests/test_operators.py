@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from mgdlcore.operators import ForwardDifference, GaussianBlur, Identity, gaussian_kernel
+from mgdlcore.physics.operators import ForwardDifference, GaussianBlur, Identity, gaussian_kernel
 
 SHAPE = (37, 31)  # odd, non-square: catches height/width swaps
 

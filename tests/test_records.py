@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from mgdlcore.records import FILE_MODE, load_records, record_key, record_path, write_json_atomic, write_record
+from mgdlcore.experiments.records import FILE_MODE, load_records, record_key, record_path, write_json_atomic, write_record
 
 
 def rec(**kw):

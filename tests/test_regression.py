@@ -5,9 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mgdlcore import regression
+from mgdlcore.experiments import regression
 from mgdlcore.metrics import psnr
-from mgdlcore.regression import run_regression
+from mgdlcore.experiments.regression import run_regression
 
 REQUIRED = ["task", "image", "method", "profile", "structure", "epochs", "learning_rate", "seed", "psnr_train",
             "psnr_test", "diverged", "seconds", "device", "torch", "commit"]

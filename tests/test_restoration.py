@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mgdlcore.operators import ForwardDifference, GaussianBlur, Identity
-from mgdlcore.restoration import (
+from mgdlcore.physics.operators import ForwardDifference, GaussianBlur, Identity
+from mgdlcore.experiments.restoration import (
     RESTORATION_PROFILES,
     degrade,
     fit_restoration,
@@ -18,7 +18,7 @@ from mgdlcore.restoration import (
     run_restoration,
     soft_threshold,
 )
-from mgdlcore.training import TrainConfig
+from mgdlcore.training.loop import TrainConfig
 
 
 def test_soft_threshold_matches_direct_formula():
@@ -154,7 +154,7 @@ def test_run_restoration_record_reuse_and_errors(tmp_path, monkeypatch):
     files = sorted(p.name for p in (out / "deblurring").iterdir())
     assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npz")
     # reuse: the stored record comes back; nothing is trained
-    monkeypatch.setattr("mgdlcore.restoration.fit_restoration", lambda *a, **k: pytest.fail("recomputed"))
+    monkeypatch.setattr("mgdlcore.experiments.restoration.fit_restoration", lambda *a, **k: pytest.fail("recomputed"))
     again = run_restoration("deblurring", str(path), "MGDL", 1, "smoke", device="cpu", results_dir=out)
     assert again.record == json.loads((out / "deblurring" / files[0]).read_text())
     with pytest.raises(ValueError, match="accepted"):

@@ -10,9 +10,9 @@ import nbformat
 import numpy as np
 import pytest
 
-from mgdlcore import sweep
-from mgdlcore.restoration import expected_record_path, methods_for, point_complete
-from mgdlcore.sweep import build_parser, main, notebook_name, strip_outputs
+from mgdlcore.experiments import sweep
+from mgdlcore.experiments.restoration import expected_record_path, methods_for, point_complete
+from mgdlcore.experiments.sweep import build_parser, main, notebook_name, strip_outputs
 
 
 def _fake_records(results_dir, task, image, level, profile="smoke"):
@@ -133,6 +133,6 @@ def test_strip_outputs_keeps_text(tmp_path):
 
 
 def test_module_entry_point_help():
-    out = subprocess.run([sys.executable, "-m", "mgdlcore.sweep", "--help"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "mgdlcore.experiments.sweep", "--help"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "resumably" in out.stdout

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgdlcore.synthetic import KAPPAS, phases_for, synthetic_data, target_function
+from mgdlcore.data.synthetic import KAPPAS, phases_for, synthetic_data, target_function
 
 
 @pytest.mark.parametrize("setting, kappa", [(1, (1.0, 5.5, 10.0)), (2, (1.0, 8.25, 15.5, 22.75, 30.0))])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mgdlcore.models import MLP
-from mgdlcore.training import TrainConfig, half_mse, train
+from mgdlcore.training.loop import TrainConfig, half_mse, train
 
 
 def tiny_problem(generator):

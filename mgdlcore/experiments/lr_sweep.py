@@ -29,17 +29,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .data import regression_data
-from .device import resolve_device
-from .fitting import fit_mgdl, fit_network
-from .images import image_label, load_image
-from .metrics import psnr
-from .profiles import get_profile
-from .records import provenance, record_path, write_record
-from .regression import loss_to_psnr
-from .structures import get_structure
-from .synthetic import synthetic_data
-from .training import History, TrainConfig, half_mse
+from ..data.grid import regression_data
+from ..device import resolve_device
+from ..training.grades import fit_mgdl, fit_network
+from ..data.images import image_label, load_image
+from ..metrics import psnr
+from ..experiments.profiles import get_profile
+from ..experiments.records import provenance, record_path, write_record
+from ..experiments.regression import loss_to_psnr
+from ..structures import get_structure
+from ..data.synthetic import synthetic_data
+from ..training.loop import History, TrainConfig, half_mse
 
 TASKS = ("synthetic", "image")
 SYNTHETIC_METHODS = {"SGDL": "26", "MGDL": "30", "MSDL": "msdl"}
@@ -135,7 +135,7 @@ def _history_dict(h: History, grade: int | None) -> dict:
 def _eigen_module():
     """``mgdlcore.hessian`` if it is available, else None."""
     try:
-        from . import hessian
+        from ..analysis import hessian
     except ImportError:
         return None
     return hessian if hasattr(hessian, "eigen_callback") else None

@@ -14,9 +14,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from .models import MLP, MultiGradeModel, build_grade, build_network
-from .structures import MGDLStructure, MSDLStructure, SGDLStructure
-from .training import Callback, History, TrainConfig, half_mse, train
+from ..models import MLP, MultiGradeModel, build_grade, build_network
+from ..structures import MGDLStructure, MSDLStructure, SGDLStructure
+from ..training.loop import Callback, History, TrainConfig, half_mse, train
 
 Sets = Mapping[str, tuple[Tensor, Tensor]]
 

@@ -35,16 +35,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .data import pixel_grid
-from .device import resolve_device
-from .images import image_label, load_image
-from .metrics import psnr
-from .models import build_grade, build_network
-from .operators import ForwardDifference, GaussianBlur, Identity, LinearOperator
-from .profiles import get_profile
-from .records import provenance, record_path, save_arrays_atomic, write_record
-from .structures import get_structure
-from .training import History, TrainConfig, train
+from ..data.grid import pixel_grid
+from ..device import resolve_device
+from ..data.images import image_label, load_image
+from ..metrics import psnr
+from ..models import build_grade, build_network
+from ..physics.operators import ForwardDifference, GaussianBlur, Identity, LinearOperator
+from ..experiments.profiles import get_profile
+from ..experiments.records import provenance, record_path, save_arrays_atomic, write_record
+from ..structures import get_structure
+from ..training.loop import History, TrainConfig, train
 
 TASKS = ("denoising", "deblurring")
 NETWORK_METHODS = ("SGDL", "MGDL")
@@ -340,7 +340,7 @@ def run_restoration(task: str, image: str, method: str, level: float, profile: s
                 for k, v in fit.images.items()]
         record["epoch_seconds"] = [hh.seconds / max(hh.epochs_run, 1) for hh in fit.histories]
     else:
-        from .classical import classical_reference
+        from ..baselines.classical import classical_reference
 
         out, info = classical_reference(method, observed, A, noise_level=noise, clean=clean)
         images[method] = out
@@ -400,7 +400,7 @@ def collect_table(results_dir: str | os.PathLike, task: str, profile: str, *, se
 
     ``level`` is the noise level (denoising) or the blur sigma (deblurring).
     """
-    from .records import load_records
+    from ..experiments.records import load_records
 
     table: dict[tuple[str, float], dict[str, dict]] = {}
     for rec in load_records(results_dir, task=task, profile=profile, seed=seed):

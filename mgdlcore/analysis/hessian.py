@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad, jacfwd, jvp, vmap
 
-from .models import MLP, relu_right
+from ..models import MLP, relu_right
 
 LossOfNet = Callable[[Callable[[Tensor], Tensor]], Tensor]
 

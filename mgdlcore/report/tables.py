@@ -7,9 +7,9 @@ import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .images import REGISTRY, ImageError
-from .paper_values import TABLE1
-from .regression import METHODS, RegressionRun, run_regression
+from ..data.images import REGISTRY, ImageError
+from ..paper.values import TABLE1
+from ..experiments.regression import METHODS, RegressionRun, run_regression
 
 
 def run_regression_table(images: Sequence[str], profile: str, *, device: str = "auto", seed: int = 0,
@@ -112,7 +112,7 @@ def load_reference(path: str | Path, profile: str) -> tuple[dict[str, float], fl
 
 def write_reference(path: str | Path, profile: str, values: dict[str, float], tolerance_db: float, note: str) -> None:
     """Set the reference of ``profile`` in a reference file (other profiles are kept)."""
-    from .records import write_json_atomic
+    from ..experiments.records import write_json_atomic
 
     path = Path(path)
     data = json.loads(path.read_text()) if path.is_file() else {}

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from .restoration import LEVELS, RESTORATION_PROFILES, TASKS, point_complete
+from ..experiments.restoration import LEVELS, RESTORATION_PROFILES, TASKS, point_complete
 
 CHAPTERS = {"denoising": "03_denoising.ipynb", "deblurring": "04_deblurring.ipynb"}
 LEVEL_PARAMETER = {"denoising": "noise_level", "deblurring": "blur_sigma"}

@@ -35,19 +35,19 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .data import regression_data
-from .device import resolve_device
-from .fitting import fit_mgdl, fit_network
-from .hessian import OutputLoss, eigen_callback, iteration_eigenvalues, loss_hessian, n_trainable
-from .images import image_label, load_image
-from .models import build_grade, build_network
-from .operators import ForwardDifference
-from .profiles import get_profile
-from .records import provenance, record_path, write_record
-from .restoration import prox_step
-from .structures import get_structure
-from .synthetic import synthetic_data
-from .training import History, TrainConfig, half_mse, train
+from ..data.grid import regression_data
+from ..device import resolve_device
+from ..training.grades import fit_mgdl, fit_network
+from ..analysis.hessian import OutputLoss, eigen_callback, iteration_eigenvalues, loss_hessian, n_trainable
+from ..data.images import image_label, load_image
+from ..models import build_grade, build_network
+from ..physics.operators import ForwardDifference
+from ..experiments.profiles import get_profile
+from ..experiments.records import provenance, record_path, write_record
+from ..experiments.restoration import prox_step
+from ..structures import get_structure
+from ..data.synthetic import synthetic_data
+from ..training.loop import History, TrainConfig, half_mse, train
 
 TASK = "eigenvalues"
 TASKS = ("synthetic", "image", "image_full", "denoising")

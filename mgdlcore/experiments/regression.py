@@ -11,16 +11,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import regression_data, split_masks
-from .device import resolve_device
-from .fitting import fit_mgdl, fit_network
-from .images import image_label, load_image
-from .interpolation import interpolate_training_grid
-from .metrics import psnr
-from .profiles import REGRESSION_PROFILES, RegressionProfile, get_profile
-from .records import provenance, record_path, save_arrays_atomic, write_record
-from .structures import get_structure
-from .training import TrainConfig
+from ..data.grid import regression_data, split_masks
+from ..device import resolve_device
+from ..training.grades import fit_mgdl, fit_network
+from ..data.images import image_label, load_image
+from ..baselines.interpolation import interpolate_training_grid
+from ..metrics import psnr
+from ..experiments.profiles import REGRESSION_PROFILES, RegressionProfile, get_profile
+from ..experiments.records import provenance, record_path, save_arrays_atomic, write_record
+from ..structures import get_structure
+from ..training.loop import TrainConfig
 
 TASK = "regression"
 METHODS = ("SGDL", "MGDL", "bilinear", "bicubic")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .device import describe_device
+from ..device import describe_device
 
 # permissions of written files: what a plain open() would give under the current umask
 _umask = os.umask(0)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from .metrics import psnr
-from .operators import ForwardDifference, GaussianBlur, Identity, LinearOperator
+from ..metrics import psnr
+from ..physics.operators import ForwardDifference, GaussianBlur, Identity, LinearOperator
 
 TV_DENOISE_WEIGHTS = tuple(float(w) for w in np.geomspace(0.005, 2.0, 28))
 TV_DEBLUR_WEIGHTS = tuple(float(w) for w in np.geomspace(1e-4, 0.1, 16))
