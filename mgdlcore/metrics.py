@@ -33,3 +33,20 @@ def psnr_torch(reference: torch.Tensor, estimate: torch.Tensor, *, data_range: f
     """eq. (34) as a tensor on the inputs' device (no host synchronisation); for use inside training loops."""
     mse = torch.mean((reference.double() - estimate.double()) ** 2)
     return 10.0 * torch.log10(data_range**2 / mse)
+
+
+def loss_to_psnr(loss: float | None, *, data_range: float = 1.0) -> float | None:
+    """PSNR (34) from the loss (1)/(3), ``1/(2N) sum (y - N(x))^2``: ``mse = 2 * loss``. None if not positive/finite."""
+    if loss is None or not np.isfinite(loss) or loss <= 0:
+        return None
+    return float(10.0 * np.log10(data_range**2 / (2.0 * loss)))
+
+
+def tail_range(values, fraction: float = 0.05) -> tuple[float | None, float | None]:
+    """``(min, max)`` of the finite values in the last ``fraction`` of a series (at least the last value)."""
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    if not vals:
+        return None, None
+    n = max(1, int(np.ceil(fraction * len(vals))))
+    tail = vals[-n:]
+    return float(min(tail)), float(max(tail))

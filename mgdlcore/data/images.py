@@ -162,3 +162,43 @@ def image_label(name_or_path: str | os.PathLike) -> str:
     """Short label of an image for records and tables: the registry name, or the file stem of a user's image."""
     key = str(name_or_path)
     return key if key in REGISTRY else Path(key).stem
+
+
+MIN_SIDE = 16  # smallest image side the experiments accept (the training grid takes every other pixel)
+
+
+def image_identity(name_or_path: str | os.PathLike) -> tuple[str, str | None, str | None]:
+    """``(label, sha256, path)`` of an image for a config, checked before any work starts.
+
+    A registry image is labelled by its name (``path`` None: it is fetched by name); a user's file is labelled
+    ``file:<file name>`` so that it never collides with a registry image, and identified by the sha256 of its
+    content, so that a changed file is a new experiment.
+    """
+    key = str(name_or_path)
+    if key in REGISTRY:
+        return key, REGISTRY[key].sha256, None
+    if key.startswith("file:"):
+        raise ImageError(f"{key!r} is a label, not a path; give the path of the image file")
+    path = Path(key)
+    if not path.is_file():
+        raise ImageError(f"unknown image {key!r}; known images: {', '.join(REGISTRY)} (or give a path to an image file)")
+    return f"file:{path.name}", _sha256(path), str(path.resolve())
+
+
+def load_identified(label: str, sha256: str | None, path: str | None, *, size: int | None = None) -> np.ndarray:
+    """The image a config names (``image_identity``'s output), checked against its sha256 and its size."""
+    if label in REGISTRY:
+        image = read_grayscale(fetch(label))
+    else:
+        if path is None:
+            raise ImageError(f"{label}: a user's image needs its path on this machine (the config holds only its hash)")
+        if sha256 is not None and _sha256(Path(path)) != sha256:
+            raise ImageError(f"{label}: the file at {path} changed since the config was made (sha256 differs)")
+        image = read_grayscale(path)
+    if min(image.shape) < MIN_SIDE:
+        raise ImageError(f"{label}: image of shape {image.shape} is too small; each side must be >= {MIN_SIDE} pixels")
+    if size is not None:
+        image = resize(image, size)
+        if min(image.shape) < MIN_SIDE:
+            raise ImageError(f"{label}: downsampled to {image.shape}, a side below {MIN_SIDE} pixels; use a larger size")
+    return image

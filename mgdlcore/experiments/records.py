@@ -1,67 +1,53 @@
-"""Result records: one JSON file per run that carries its own configuration and provenance.
+"""Result records: one JSON file per run, arrays in a sibling ``.npz``; one schema for every experiment.
 
-Written atomically (temporary file + ``os.replace``), so an interrupted run never leaves a half
-record; the book's tables are read back from these files.
+A record has the top-level fields
+
+``schema``      int, the version of this layout (:data:`SCHEMA`);
+``key``         sha256 hex digest of the canonical JSON of ``{"schema", "config"}`` (:func:`config.config_key`);
+``config``      the full config as a dict (``task``, ``method`` and, where there is one, ``image``, ...);
+``metrics``     dict of scalars (numbers, booleans or None), e.g. ``psnr_test``, ``diverged``;
+``series``      dict of lists: curves over epochs or grades (loss, PSNR, eigenvalues);
+``arrays``      names of the arrays in the sibling ``.npz`` (images the figures need), possibly empty;
+``provenance``  ``commit``, ``dirty``, ``code`` (fingerprint of the code path), ``device``, ``torch``, ``seconds``,
+                ``created``, ...;
+``profile``     the profile whose function produced the config (``smoke`` / ``cpu`` / ``paper``), or ``custom``.
+
+Files are written atomically (temporary file + ``os.replace``); the ``.npz`` first, the JSON last, so a JSON
+file that exists is a complete record. The file name ``<task>/<method>-<subject>-<key[:16]>.json`` is only a
+locator: the record holds the facts, and readers check the key against the config.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import platform
-import subprocess
+import re
 import tempfile
-from datetime import datetime, timezone
-from functools import lru_cache
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..device import describe_device
+from .config import SCHEMA, ExperimentConfig, config_key
 
-# permissions of written files: what a plain open() would give under the current umask
+TOP_LEVEL = ("schema", "key", "config", "metrics", "series", "arrays", "provenance", "profile")
+
 _umask = os.umask(0)
 os.umask(_umask)
 FILE_MODE = 0o666 & ~_umask
 
-# fields that identify a run: two records with the same values describe the same experiment
-KEY_FIELDS = ("task", "image", "method", "profile", "structure", "epochs", "learning_rate", "seed", "variant")
 
-
-@lru_cache(maxsize=1)
-def git_commit() -> str:
-    """The commit of this checkout of mgdlcore, with ``+dirty`` if tracked package or chapter files differ."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                             check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return sha + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def provenance(device: torch.device) -> dict:
-    """Where and with what a result was computed."""
-    return {
-        "device": describe_device(device),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "commit": git_commit(),
-        "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+class RecordError(ValueError):
+    """A record file that cannot be used: unreadable, not this schema, or inconsistent with itself."""
 
 
 def _clean(obj):
-    """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
+    """JSON-safe copy: numpy scalars to Python, non-finite floats to None, tuples to lists."""
     if isinstance(obj, dict):
         return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
+    if isinstance(obj, (list, tuple, np.ndarray)):
         return [_clean(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
         v = float(obj)
@@ -73,27 +59,16 @@ def _clean(obj):
     return obj
 
 
-def record_key(record: dict) -> str:
-    """A short hash of the identifying fields of a record."""
-    key = {k: record.get(k) for k in KEY_FIELDS}
-    return hashlib.sha256(json.dumps(_clean(key), sort_keys=True).encode()).hexdigest()[:10]
-
-
-def record_path(results_dir: str | os.PathLike, record: dict) -> Path:
-    """``results_dir/<task>/<image>-<method>-<key>.json``; the file name is a locator, the record holds the facts."""
-    return Path(results_dir) / str(record["task"]) / f"{record['image']}-{record['method']}-{record_key(record)}.json"
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> Path:
-    """Write ``obj`` as JSON to ``path`` atomically."""
-    path = Path(path)
+def _atomic_write(path: Path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
         os.chmod(tmp, FILE_MODE)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_clean(obj), fh, indent=1, allow_nan=False)
-            fh.write("\n")
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -101,38 +76,164 @@ def write_json_atomic(path: str | os.PathLike, obj) -> Path:
     return path
 
 
-def save_arrays_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays (as float16, compressed) to an ``.npz`` file atomically: the images behind a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        os.chmod(tmp, FILE_MODE)
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **{k: v.astype(np.float16) for k, v in arrays.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_json_atomic(path: str | os.PathLike, obj) -> Path:
+    """Write ``obj`` as JSON to ``path`` atomically."""
+    text = json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n"
+    return _atomic_write(Path(path), lambda fh: fh.write(text.encode()))
 
 
-def write_record(results_dir: str | os.PathLike, record: dict) -> Path:
-    """Write one result record atomically and return its path."""
-    missing = [k for k in ("task", "image", "method", "profile") if k not in record]
-    if missing:
-        raise ValueError(f"a record needs the fields {missing}")
-    return write_json_atomic(record_path(results_dir, record), record)
+def save_arrays_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write arrays as float16 (images on [0, 1]: 3 significant digits, enough for figures) to ``.npz`` atomically."""
+    return _atomic_write(Path(path), lambda fh: np.savez_compressed(
+        fh, **{k: np.asarray(v, dtype=np.float16) for k, v in arrays.items()}))
 
 
-def load_records(results_dir: str | os.PathLike, **match) -> list[dict]:
-    """All records under ``results_dir`` whose fields equal ``match`` (e.g. ``task="regression", profile="cpu"``)."""
-    out = []
-    for path in sorted(Path(results_dir).rglob("*.json")):
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", str(text)).strip("_") or "x"
+
+
+def record_path(results_dir: str | os.PathLike, config: ExperimentConfig) -> Path:
+    """``results_dir/<task>/<method>-<subject>-<key[:16]>.json``."""
+    name = f"{_slug(config.method)}-{_slug(config.subject())}-{config.key[:16]}.json"
+    return Path(results_dir) / _slug(config.task) / name
+
+
+@dataclass
+class Record:
+    """One record as read from (or about to be written to) disk."""
+
+    data: dict
+    path: Path | None = None
+
+    @property
+    def key(self) -> str:
+        return self.data["key"]
+
+    @property
+    def config(self) -> dict:
+        return self.data["config"]
+
+    @property
+    def metrics(self) -> dict:
+        return self.data["metrics"]
+
+    @property
+    def series(self) -> dict:
+        return self.data.get("series", {})
+
+    @property
+    def provenance(self) -> dict:
+        return self.data["provenance"]
+
+    @property
+    def profile(self) -> str:
+        return self.data["profile"]
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.metrics.get("diverged"))
+
+    def __getitem__(self, name: str):
+        """``record["psnr_test"]``: a metric, else a config field."""
+        if name in self.metrics:
+            return self.metrics[name]
+        return self.config[name]
+
+    def get(self, name: str, default=None):
         try:
-            rec = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(rec, dict) and all(rec.get(k) == v for k, v in match.items()):
-            rec["_path"] = str(path)
-            out.append(rec)
-    return out
+            return self[name]
+        except KeyError:
+            return default
+
+    @property
+    def arrays_path(self) -> Path | None:
+        return None if self.path is None else self.path.with_suffix(".npz")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays stored beside the record (float64 copies); empty if it has none."""
+        if not self.data.get("arrays"):
+            return {}
+        with np.load(self.arrays_path) as z:
+            return {k: z[k].astype(np.float64) for k in z.files}
+
+    def provenance_text(self) -> str:
+        """``profile, device, seed, commit`` in one line, for captions."""
+        p = self.provenance
+        commit = (p.get("commit") or "unknown")[:7] + ("+dirty" if p.get("dirty") else "")
+        return f"profile {self.profile}, {p.get('device')}, seed {self.config.get('seed')}, commit {commit}"
+
+
+def make_record(config: ExperimentConfig, *, metrics: dict, series: dict, arrays: list[str], provenance: dict,
+                profile: str) -> Record:
+    data = {"schema": SCHEMA, "key": config.key, "config": config.to_dict(), "metrics": _clean(metrics),
+            "series": _clean(series), "arrays": sorted(arrays), "provenance": _clean(provenance), "profile": profile}
+    return Record(data)
+
+
+def write_record(results_dir: str | os.PathLike, config: ExperimentConfig, record: Record,
+                 arrays: dict[str, np.ndarray] | None = None) -> Record:
+    """Write ``record`` (and its arrays first) atomically where ``config`` belongs; returns it with its path."""
+    path = record_path(results_dir, config)
+    if arrays:
+        save_arrays_atomic(path.with_suffix(".npz"), arrays)
+    write_json_atomic(path, record.data)
+    record.path = path
+    return record
+
+
+def read_record(path: str | os.PathLike) -> Record:
+    """Read and check one record file; a file that cannot be used raises :class:`RecordError` saying why."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RecordError(f"{path.name}: unreadable ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise RecordError(f"{path.name}: not a JSON object")
+    if data.get("schema") != SCHEMA:
+        raise RecordError(f"{path.name}: schema {data.get('schema')!r}, expected {SCHEMA}")
+    missing = [k for k in TOP_LEVEL if k not in data]
+    if missing:
+        raise RecordError(f"{path.name}: missing field(s) {', '.join(missing)}")
+    if not isinstance(data["config"], dict) or config_key(data["config"]) != data["key"]:
+        raise RecordError(f"{path.name}: key does not match its config (edited or corrupt)")
+    if data["arrays"] and not path.with_suffix(".npz").is_file():
+        raise RecordError(f"{path.name}: its arrays file {path.with_suffix('.npz').name} is missing")
+    return Record(data, path)
+
+
+def move_aside(path: Path, reason: str) -> Path:
+    """Rename a bad record (and its arrays) to ``*.corrupt`` so that it is recomputed, and warn once."""
+    target = path.with_name(path.name + ".corrupt")
+    os.replace(path, target)
+    npz = path.with_suffix(".npz")
+    if npz.is_file():
+        os.replace(npz, npz.with_name(npz.name + ".corrupt"))
+    warnings.warn(f"record moved aside and will be recomputed: {reason}", stacklevel=3)
+    return target
+
+
+def scan(results_dir: str | os.PathLike) -> tuple[list[Record], list[str]]:
+    """Every record under ``results_dir``, and one line per file that could not be used (never silently skipped)."""
+    records, problems = [], []
+    root = Path(results_dir)
+    if not root.is_dir():
+        return records, problems
+    for path in sorted(root.rglob("*.json")):
+        try:
+            records.append(read_record(path))
+        except RecordError as exc:
+            problems.append(str(exc))
+    return records, problems
+
+
+def load_records(results_dir: str | os.PathLike, *, profile: str | None = None, **match) -> list[Record]:
+    """Records under ``results_dir`` whose config fields equal ``match`` (and of ``profile``, if given).
+
+    Unusable files are reported with a warning, not skipped silently.
+    """
+    records, problems = scan(results_dir)
+    for p in problems:
+        warnings.warn(f"unusable record: {p}", stacklevel=2)
+    return [r for r in records if (profile is None or r.profile == profile)
+            and all(r.config.get(k) == (list(v) if isinstance(v, tuple) else v) for k, v in match.items())]

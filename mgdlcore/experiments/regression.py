@@ -1,144 +1,193 @@
-"""The image-regression experiment of Sec. 4 (Table 1, Figures 5-6): one image, one method, one profile."""
+"""Image regression (Sec. 4, Table 1, Figures 5-6): fit an image from every other pixel, test on all pixels.
+
+Config :class:`RegressionConfig`; compute :func:`compute`; profile function :func:`configs`. Methods: SGDL
+(one deep network, (28), or (29) for Walnut), MGDL (grades of (32), or (33) for Walnut), and the classical
+references ``bilinear`` / ``bicubic`` interpolation of the same training grid.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..data.grid import regression_data, split_masks
-from ..device import resolve_device
-from ..training.grades import fit_mgdl, fit_network
-from ..data.images import image_label, load_image
+from ..data.images import image_identity, load_identified
 from ..baselines.interpolation import interpolate_training_grid
-from ..metrics import psnr
-from ..experiments.profiles import REGRESSION_PROFILES, RegressionProfile, get_profile
-from ..experiments.records import provenance, record_path, save_arrays_atomic, write_record
-from ..structures import get_structure
+from ..device import resolve_device
+from ..metrics import loss_to_psnr, psnr, tail_range
+from ..structures import MGDLStructure, SGDLStructure, get_structure
+from ..training.grades import fit_mgdl, fit_network
 from ..training.loop import TrainConfig
+from .config import ExperimentConfig, one_of, positive_float, positive_int, runtime_only
+from .runner import Context, Outcome, register
 
-TASK = "regression"
-METHODS = ("SGDL", "MGDL", "bilinear", "bicubic")
+NETWORKS = ("SGDL", "MGDL")
 INTERPOLATIONS = ("bilinear", "bicubic")
+METHODS = NETWORKS + INTERPOLATIONS
+INITS = ("glorot_normal", "he_normal", "torch_default")
+# the paper's structures (Appendix D): (28)/(32), and (29)/(33) for Walnut
+STRUCTURES = {"SGDL": "28", "MGDL": "32"}
+STRUCTURE_OVERRIDES = {"walnut": {"SGDL": "29", "MGDL": "33"}}
 
 
-def loss_to_psnr(loss: float | None) -> float | None:
-    """PSNR (34) on [0, 1] images from the loss (1): ``mse = 2 * loss``."""
-    if loss is None or not math.isfinite(loss) or loss <= 0:
-        return None
-    return -10.0 * math.log10(2.0 * loss)
+@dataclass(frozen=True, kw_only=True)
+class RegressionConfig(ExperimentConfig):
+    """One image-regression run. Network settings are None for the interpolation methods."""
+
+    KIND = "regression"
+    TASKS = ("regression",)
+
+    task: str = "regression"
+    method: str = "MGDL"
+    image: str = "cameraman"                   # registry name, or "file:<name>" for a user's file
+    image_sha256: str | None = None            # content hash of the image file (None: registry image without one)
+    size: int | None = None                    # longer side downsampled to this, anti-aliased (None: native size)
+    structure: str | None = None               # Appendix D equation number, e.g. "28"
+    n_grades: int | None = None                # MGDL grades trained (None: all of the structure)
+    optimizer: str | None = "adam"             # paper: Adam
+    learning_rate: float | None = 1e-3         # paper's code: 1e-3
+    epochs: int = 0                            # per SGDL model and per MGDL grade (paper: 10,000)
+    eval_every: int = 100                      # validation/test PSNR every this many epochs
+    loss_every: int = 10                       # training loss of every this many epochs kept in the record
+    init: str | None = "glorot_normal"         # the authors' image code: JAX stax defaults
+    relu_prime_at_zero: int | None = 0
+    image_path: str | None = runtime_only()    # where a user's file lies on this machine
+
+    def validate(self) -> None:
+        super().validate()
+        one_of("method", self.method, METHODS)
+        if self.size is not None:
+            positive_int("size", self.size, minimum=16)
+        network = self.method in NETWORKS
+        if not network:
+            for name in ("structure", "n_grades", "optimizer", "learning_rate", "init", "relu_prime_at_zero"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} must be None for the interpolation method {self.method!r}")
+            if self.epochs != 0:
+                raise ValueError(f"epochs must be 0 for the interpolation method {self.method!r}")
+            return
+        s = get_structure(self.structure)
+        expected = SGDLStructure if self.method == "SGDL" else MGDLStructure
+        if not isinstance(s, expected) or s.input_dim != 2:
+            raise ValueError(f"structure ({self.structure}) is not a 2-D-input {self.method} structure")
+        if self.n_grades is not None:
+            if self.method != "MGDL":
+                raise ValueError("n_grades applies to MGDL only")
+            if not isinstance(self.n_grades, int) or not 1 <= self.n_grades <= s.n_grades:
+                raise ValueError(f"n_grades must be an integer in 1..{s.n_grades} for ({self.structure}), "
+                                 f"got {self.n_grades!r}")
+        one_of("optimizer", self.optimizer, ("adam", "gd"))
+        positive_float("learning_rate", self.learning_rate)
+        positive_int("epochs", self.epochs)
+        positive_int("eval_every", self.eval_every)
+        positive_int("loss_every", self.loss_every)
+        one_of("init", self.init, INITS)
+        one_of("relu_prime_at_zero", self.relu_prime_at_zero, (0, 1))
+
+    def subject(self) -> str:
+        return self.image
 
 
-@dataclass
-class RegressionRun:
-    """A record and the reconstructed images (all pixels) it summarises: one per grade for MGDL."""
-
-    record: dict
-    reconstructions: dict[str, np.ndarray]
-
-
-def _base_record(image: str, method: str, profile: RegressionProfile, seed: int, shape) -> dict:
-    sgdl, mgdl = profile.structures_for(image_label(image))
-    structure = {"SGDL": sgdl, "MGDL": mgdl}.get(method)
-    return {
-        "task": TASK,
-        "image": image_label(image),
-        "image_source": str(image),
-        "method": method,
-        "profile": profile.name,
-        "structure": structure,
-        "structure_text": get_structure(structure).describe() if structure else None,
-        "epochs": profile.epochs if structure else 0,
-        "learning_rate": profile.learning_rate if structure else None,
-        "optimizer": "adam" if structure else None,
-        "seed": seed,
-        "variant": f"max_size={profile.max_size}",
-        "image_shape": list(shape),
-        "settings": profile.to_dict(),
-    }
-
-
-def run_regression(image: str, method: str, profile: str = "cpu", *, device: str = "auto", seed: int = 0,
-                   results_dir: str | os.PathLike | None = None, reuse: bool = True,
-                   progress: bool = True) -> RegressionRun:
-    """Fit ``method`` to ``image`` under ``profile``; write (or reuse) its record in ``results_dir``.
-
-    ``image`` is a registry name or an image path. With ``reuse`` and an existing record of the same
-    experiment (same key fields) in ``results_dir``, that record and its images are returned untouched.
-    """
-    prof = get_profile(REGRESSION_PROFILES, profile)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; accepted: {', '.join(METHODS)}")
-    dev = resolve_device(device)
-    img = load_image(image, size=prof.max_size)        # errors surface before anything is written
-    record = _base_record(image, method, prof, seed, img.shape)
-    if results_dir is not None:
-        path = record_path(results_dir, record)
-        arrays_path = path.with_suffix(".npz")
-        if reuse and path.is_file() and method in INTERPOLATIONS:  # instant to recompute: no arrays stored
-            return RegressionRun(json.loads(path.read_text()), {method: interpolate_training_grid(img, method)})
-        if reuse and path.is_file() and arrays_path.is_file():
-            with np.load(arrays_path) as z:
-                recs = {k: z[k].astype(np.float64) for k in z.files}
-            return RegressionRun(json.loads(path.read_text()), recs)
-
+def compute(config: RegressionConfig, ctx: Context) -> Outcome:
+    """Fit ``config.method`` to the image; PSNR (34) on the training, validation and test (all) pixels."""
+    img = load_identified(config.image, config.image_sha256, config.image_path, size=config.size)
     masks = split_masks(img.shape)
-    t0 = time.perf_counter()
     recon: dict[str, np.ndarray] = {}
-    if method in INTERPOLATIONS:
-        out = interpolate_training_grid(img, method)
-        recon[method] = out
-        record.update(diverged=False, history=None)
+    metrics: dict = {"n_train": int(masks["train"].sum()), "height": img.shape[0], "width": img.shape[1]}
+    series: dict = {}
+    if config.method in INTERPOLATIONS:
+        recon[config.method] = interpolate_training_grid(img, config.method)
+        metrics["diverged"] = False
     else:
-        torch.manual_seed(seed)  # nothing should draw from it; set for third-party code paths
-        data = regression_data(img, dev)
-        structure = get_structure(record["structure"])
-        cfg = TrainConfig(epochs=prof.epochs, learning_rate=prof.learning_rate, optimizer="adam",
-                          eval_every=prof.eval_every, loss_every=prof.loss_every, progress=progress,
-                          description=f"{record['image']} {method}")
+        dtype = getattr(torch, config.dtype)
+        data = regression_data(img, ctx.device, dtype=dtype)
+        structure = get_structure(config.structure)
+        cfg = TrainConfig(epochs=config.epochs, learning_rate=config.learning_rate, optimizer=config.optimizer,
+                          eval_every=config.eval_every, loss_every=config.loss_every, progress=ctx.progress,
+                          description=f"{config.image} {config.method}")
         evals = {"val": (data.x["val"], data.y["val"]), "test": (data.x["test"], data.y["test"])}
-        if method == "SGDL":
-            net, hist = fit_network(structure, data.x["train"], data.y["train"], cfg, seed=seed, eval_sets=evals)
+        kw = dict(seed=config.seed, init=config.init, relu_prime_at_zero=config.relu_prime_at_zero, eval_sets=evals)
+        if config.method == "SGDL":
+            net, hist = fit_network(structure, data.x["train"], data.y["train"], cfg, **kw)
             with torch.no_grad():
                 recon["SGDL"] = data.as_image(net(data.x["test"]))
             histories = [hist]
-            record["n_parameters"] = sum(p.numel() for p in net.parameters())
+            metrics["n_parameters"] = sum(p.numel() for p in net.parameters())
         else:
-            model, grades = fit_mgdl(structure, data.x["train"], data.y["train"], cfg, seed=seed, eval_sets=evals)
+            model, grades = fit_mgdl(structure, data.x["train"], data.y["train"], cfg, n_grades=config.n_grades, **kw)
             for g in grades:
                 recon[f"grade {g.grade}"] = data.as_image(g.predictions["test"])
             histories = [g.history for g in grades]
-            record["n_parameters"] = [sum(p.numel() for p in grade.parameters()) for grade in model.grades]
-        record["diverged"] = any(h.diverged for h in histories)
-        record["history"] = [
-            {"grade": i + 1 if method == "MGDL" else None,
-             "loss_epochs": h.loss_epochs, "loss": h.loss, "eval_epochs": h.eval_epochs,
-             "psnr_val": [loss_to_psnr(v) for v in h.metrics.get("val_loss", [])],
-             "psnr_test": [loss_to_psnr(v) for v in h.metrics.get("test_loss", [])],
-             "diverged_epoch": h.diverged_epoch, "seconds": h.seconds}
-            for i, h in enumerate(histories)
-        ]
-    record["seconds"] = time.perf_counter() - t0
+            metrics["n_parameters"] = sum(p.numel() for p in model.parameters())
+        metrics["diverged"] = any(h.diverged for h in histories)
+        series["grades"] = [{
+            "grade": i + 1 if config.method == "MGDL" else None,
+            "loss_epochs": h.loss_epochs, "loss": h.loss, "eval_epochs": h.eval_epochs,
+            "psnr_val": [loss_to_psnr(v) for v in h.metrics.get("val_loss", [])],
+            "psnr_test": [loss_to_psnr(v) for v in h.metrics.get("test_loss", [])],
+            "diverged_epoch": h.diverged_epoch, "seconds": h.seconds} for i, h in enumerate(histories)]
+        # SGDL oscillates (Figure 5): the final epoch is one draw; keep the best-validation and the tail range too
+        last = series["grades"][-1]
+        val, test = last["psnr_val"], last["psnr_test"]
+        finite_val = [(v, i) for i, v in enumerate(val) if v is not None]
+        metrics["psnr_test_at_best_val"] = test[max(finite_val)[1]] if finite_val else None
+        metrics["psnr_test_tail_min"], metrics["psnr_test_tail_max"] = tail_range(test, 0.05)
 
     def scores(pred: np.ndarray) -> dict:
+        if not np.isfinite(pred).all():
+            return {f"psnr_{name}": None for name in masks}
         return {f"psnr_{name}": psnr(img[m], pred[m]) for name, m in masks.items()}
 
-    record["n_train"] = int(masks["train"].sum())
     final = recon[list(recon)[-1]]
-    record.update(scores(final) if np.isfinite(final).all() else {"psnr_train": None, "psnr_val": None,
-                                                                    "psnr_test": None})
-    if method == "MGDL":
-        record["psnr_per_grade"] = [
-            {"grade": int(k.split()[-1]), **(scores(v) if np.isfinite(v).all() else {})} for k, v in recon.items()
-        ]
-    record.update(provenance(dev))
-    if results_dir is not None:
-        if method not in INTERPOLATIONS:
-            save_arrays_atomic(record_path(results_dir, record).with_suffix(".npz"), recon)
-        write_record(results_dir, record)
-    return RegressionRun(record, recon)
+    metrics.update(scores(final))
+    if config.method == "MGDL":
+        series["psnr_per_grade"] = [{"grade": int(k.split()[-1]), **scores(v)} for k, v in recon.items()]
+    return Outcome(metrics=metrics, series=series, arrays={"target": img, **recon})
+
+
+register(RegressionConfig, compute, tolerances={"psnr_train": 0.1, "psnr_val": 0.1, "psnr_test": 0.1,
+                                                  "psnr_test_at_best_val": 0.1, "psnr_test_tail_min": 0.1,
+                                                  "psnr_test_tail_max": 0.1})
+
+
+# ------------------------------------------------------------------------------------------------ profiles
+PROFILE_SETTINGS = {
+    #          longer side, epochs per model/grade, eval_every, loss_every
+    "paper": dict(size=None, epochs=10_000, eval_every=100, loss_every=10),
+    "cpu": dict(size=128, epochs=3_000, eval_every=100, loss_every=5),
+    "smoke": dict(size=32, epochs=60, eval_every=20, loss_every=1),
+}
+
+
+def make_config(image: str, method: str, profile: str, *, seed: int = 0, device: str = "auto",
+                **overrides) -> RegressionConfig:
+    """The config of one Table-1 run under ``profile`` (``overrides`` replace any field)."""
+    one_of("profile", profile, tuple(PROFILE_SETTINGS))
+    one_of("method", method, METHODS)
+    label, sha, path = image_identity(image)
+    s = PROFILE_SETTINGS[profile]
+    fields = dict(image=label, image_sha256=sha, image_path=path, size=s["size"], method=method, seed=seed,
+                  device=resolve_device(device).type)
+    if method in NETWORKS:
+        fields.update(structure=STRUCTURE_OVERRIDES.get(label, STRUCTURES)[method], epochs=s["epochs"],
+                      eval_every=s["eval_every"], loss_every=s["loss_every"])
+    else:
+        fields.update(structure=None, n_grades=None, optimizer=None, learning_rate=None, epochs=0, init=None,
+                      relu_prime_at_zero=None, device="cpu")   # numpy on the CPU wherever it runs
+    fields.update(overrides)
+    return RegressionConfig(**fields)
+
+
+def configs(profile: str, images: Sequence[str] = ("cameraman", "barbara", "butterfly", "pirate", "chest"), *,
+            methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0,), device: str = "auto"
+            ) -> list[RegressionConfig]:
+    """Table 1 under ``profile``: every image x method x seed (interpolations once: they have no seed)."""
+    out = []
+    for image in images:
+        for method in methods:
+            for seed in (seeds if method in NETWORKS else (0,)):
+                out.append(make_config(image, method, profile, seed=seed, device=device))
+    return out

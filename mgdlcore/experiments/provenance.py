@@ -1,0 +1,158 @@
+"""Where a result came from: the commit, whether the tree was dirty, the device, and a fingerprint of the code path.
+
+The *code fingerprint* of an experiment kind decides whether a record is still what the current code would
+compute (the idea of ``joblib.Memory`` and DVC): it is a hash, per module, of every ``mgdlcore`` module the kind's
+runner imports, directly or indirectly. Each module is hashed from its syntax tree with docstrings removed, so
+editing prose, comments or formatting does not make records stale, while any change to code does. The bookkeeping
+modules that never compute a number (records, provenance, the run/verify machinery, paper values, reports) are left
+out, so that improving them does not invalidate every record.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import platform
+import subprocess
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..device import describe_device
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = PACKAGE_ROOT.parent
+PACKAGE = PACKAGE_ROOT.name
+
+# modules that never change a computed number: left out of every code fingerprint
+BOOKKEEPING = frozenset({
+    f"{PACKAGE}.experiments.config", f"{PACKAGE}.experiments.records", f"{PACKAGE}.experiments.provenance",
+    f"{PACKAGE}.experiments.runner", f"{PACKAGE}.experiments.verify", f"{PACKAGE}.experiments.profiles",
+    f"{PACKAGE}.experiments.campaign", f"{PACKAGE}.experiments.sweep",
+})
+BOOKKEEPING_PREFIXES = (f"{PACKAGE}.paper", f"{PACKAGE}.report")
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
+
+
+@lru_cache(maxsize=1)
+def git_state() -> tuple[str | None, bool]:
+    """``(commit, dirty)`` of the checkout holding this package; ``(None, False)`` outside a git checkout.
+
+    ``dirty`` is true when tracked files of the package differ from the commit.
+    """
+    try:
+        head = _git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return None, False
+        status = _git("status", "--porcelain", "--untracked-files=no", "--", PACKAGE)
+        return head.stdout.strip(), bool(status.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+
+
+def is_ancestor(commit: str) -> bool | None:
+    """Whether ``commit`` is an ancestor of (or equal to) HEAD; None when git cannot tell (no checkout, shallow)."""
+    try:
+        out = _git("merge-base", "--is-ancestor", commit, "HEAD")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode in (0, 1):
+        return out.returncode == 0
+    return None
+
+
+def _module_file(name: str) -> Path | None:
+    rel = Path(*name.split(".")[1:])
+    for cand in (PACKAGE_ROOT / rel.with_suffix(".py"), PACKAGE_ROOT / rel / "__init__.py"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
+    """Absolute names of the package modules an ``ImportFrom`` node in ``module`` refers to."""
+    if node.level:
+        base = module.split(".")
+        is_pkg = _module_file(module) is not None and _module_file(module).name == "__init__.py"
+        base = base if is_pkg else base[:-1]
+        base = base[: len(base) - (node.level - 1)]
+        prefix = ".".join(base + ([node.module] if node.module else []))
+    else:
+        prefix = node.module or ""
+    if not (prefix == PACKAGE or prefix.startswith(PACKAGE + ".")):
+        return []
+    out = [prefix]
+    out += [f"{prefix}.{a.name}" for a in node.names]   # "from . import hessian" names a module
+    return [m for m in out if _module_file(m) is not None]
+
+
+def _imports(module: str) -> set[str]:
+    path = _module_file(module)
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            found.update(_resolve(module, node))
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith(PACKAGE + ".") and _module_file(a.name))
+    # a module imports its parent packages' __init__ too, but those hold no computation here
+    return found
+
+
+def _is_bookkeeping(name: str) -> bool:
+    return name in BOOKKEEPING or name.startswith(BOOKKEEPING_PREFIXES) or _module_file(name).name == "__init__.py"
+
+
+def _normalised_source_hash(path: Path) -> str:
+    """sha256 (12 hex digits) of the syntax tree of ``path`` without docstrings: prose edits do not count."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()[:12]
+
+
+def code_fingerprint(module: str) -> dict[str, str]:
+    """``{module: hash}`` for ``module`` and every package module it imports, bookkeeping left out."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        m = todo.pop()
+        if m in seen:
+            continue
+        seen.add(m)
+        todo.extend(_imports(m) - seen)
+    return {m.removeprefix(PACKAGE + "."): _normalised_source_hash(_module_file(m))
+            for m in sorted(seen) if not _is_bookkeeping(m)}
+
+
+def changed_modules(recorded: dict[str, str] | None, current: dict[str, str]) -> list[str]:
+    """Modules whose hash differs between a record's fingerprint and the current one (added or removed count)."""
+    recorded = recorded or {}
+    return sorted(m for m in set(recorded) | set(current) if recorded.get(m) != current.get(m))
+
+
+def provenance(device: torch.device, *, seconds: float, code: dict[str, str]) -> dict:
+    """The ``provenance`` block of a record."""
+    commit, dirty = git_state()
+    return {
+        "commit": commit,
+        "dirty": dirty,
+        "code": code,
+        "device": describe_device(device),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "seconds": round(float(seconds), 3),
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }

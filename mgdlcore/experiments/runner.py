@@ -1,0 +1,210 @@
+"""``run(config) -> Record``: the one path from a config to a record, for every experiment kind.
+
+A kind registers its config class and a *compute* function (``compute(config, context) -> Outcome``) with
+:func:`register`. ``run`` then
+
+1. checks everything before any work starts: the config (its ``validate``), the device, a writable results folder;
+2. reuses the record of the same config if one exists, is readable, matches its key and was made by the current
+   code of the kind's code path (:func:`provenance.code_fingerprint`); a corrupt record is moved aside
+   (``*.corrupt``) and recomputed; a stale one is recomputed (or, with ``train="never"``, reported);
+3. otherwise computes, times, adds provenance and writes the record atomically (arrays first, JSON last) under a
+   lock file, so two processes never write the same record twice.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..device import resolve_device
+from .config import ExperimentConfig
+from .provenance import changed_modules, code_fingerprint, provenance
+from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
+
+TRAIN_MODES = ("missing", "never", "always")
+
+
+@dataclass
+class Outcome:
+    """What a compute function returns: scalar metrics, curves, and arrays for figures."""
+
+    metrics: dict
+    series: dict = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """What a compute function may use besides its config."""
+
+    device: torch.device
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    config_class: type[ExperimentConfig]
+    compute: Callable[[ExperimentConfig, Context], Outcome]
+    module: str                                 # the module whose import closure is the kind's code path
+    tolerances: dict[str, float]                # metric name -> absolute tolerance for reruns ("*": default rel.)
+
+
+KINDS: dict[str, Kind] = {}        # by task name
+_KIND_MODULES = ("regression", "restoration", "gd_dynamics")
+
+
+def register(config_class: type[ExperimentConfig], compute, *, tolerances: dict[str, float] | None = None) -> None:
+    """Register ``compute`` for every task of ``config_class``."""
+    kind = Kind(config_class.KIND, config_class, compute, compute.__module__, dict(tolerances or {}))
+    for task in config_class.TASKS:
+        KINDS[task] = kind
+
+
+def _load_kinds() -> None:
+    for name in _KIND_MODULES:
+        try:
+            importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+
+
+def kind_of(task: str) -> Kind:
+    if not KINDS:
+        _load_kinds()
+    if task not in KINDS:
+        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(sorted(KINDS))}")
+    return KINDS[task]
+
+
+def config_from_dict(data: dict, **runtime) -> ExperimentConfig:
+    """Rebuild a config from a record's ``config`` (its ``task`` picks the class)."""
+    if not isinstance(data, dict) or "task" not in data:
+        raise ValueError("a config dict needs a 'task' field")
+    return kind_of(data["task"]).config_class.from_dict(data, **runtime)
+
+
+_FINGERPRINTS: dict[str, dict[str, str]] = {}
+
+
+def current_code(task: str) -> dict[str, str]:
+    """The code fingerprint of ``task``'s code path in this checkout (cached per process)."""
+    module = kind_of(task).module
+    if module not in _FINGERPRINTS:
+        _FINGERPRINTS[module] = code_fingerprint(module)
+    return _FINGERPRINTS[module]
+
+
+def staleness(record: Record) -> str | None:
+    """Why ``record`` is not what the current code would compute (changed modules), or None if it is current."""
+    changed = changed_modules(record.provenance.get("code"), current_code(record.config["task"]))
+    return f"code changed since it was made: {', '.join(changed)}" if changed else None
+
+
+class RecordUnavailable(LookupError):
+    """``train="never"`` and no current record of the config exists; the message says why."""
+
+
+def check_writable(results_dir: str | os.PathLike) -> Path:
+    """Create ``results_dir`` if needed and check that a file can be created in it; one-line error otherwise."""
+    root = Path(results_dir)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"results_dir {str(root)!r} is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"results_dir {str(root)!r} is not writable ({exc.strerror})") from None
+    return root
+
+
+@contextmanager
+def _lock(path: Path):
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        raise RuntimeError(f"another process is computing this record (lock file {lock.name}; remove it if no "
+                           "process is running)") from None
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def find_record(config: ExperimentConfig, results_dir: str | os.PathLike, *, move_corrupt: bool = True
+                ) -> tuple[Record | None, str | None]:
+    """The current record of ``config`` in ``results_dir`` and None, or None and the reason there is none."""
+    path = record_path(results_dir, config)
+    if not path.is_file():
+        return None, "no record"
+    try:
+        rec = read_record(path)
+    except RecordError as exc:
+        if move_corrupt:
+            move_aside(path, str(exc))
+        return None, f"corrupt record: {exc}"
+    if rec.config != config.to_dict():
+        return None, "a record with another config sits at this path"
+    reason = staleness(rec)
+    if reason:
+        return None, f"stale record ({reason})"
+    return rec, None
+
+
+def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = None, profile: str = "custom",
+        train: str = "missing", progress: bool = True) -> Record:
+    """The record of ``config``: reused from ``results_dir`` when current, computed otherwise.
+
+    ``train``: ``"missing"`` (compute what has no current record), ``"never"`` (only read; raises
+    :class:`RecordUnavailable` with the reason) or ``"always"`` (recompute and overwrite).
+    ``profile`` is written into a new record (the profile function that made ``config``).
+    """
+    if train not in TRAIN_MODES:
+        raise ValueError(f"unknown train mode {train!r}; accepted: {', '.join(TRAIN_MODES)}")
+    kind = kind_of(config.task)
+    if not isinstance(config, kind.config_class):
+        raise TypeError(f"task {config.task!r} needs a {kind.config_class.__name__}, got {type(config).__name__}")
+    if results_dir is not None and train != "always":
+        rec, why = find_record(config, results_dir, move_corrupt=train != "never")
+        if rec is not None:
+            return rec
+        if train == "never":
+            raise RecordUnavailable(f"{config.label()}: {why}")
+    elif train == "never":
+        raise RecordUnavailable(f"{config.label()}: no results_dir to read from")
+    device = resolve_device(config.device)
+    if results_dir is not None:
+        check_writable(results_dir)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = bool(config.tf32)
+        torch.backends.cudnn.allow_tf32 = bool(config.tf32)
+    ctx = Context(device=device, progress=progress)
+    code = current_code(config.task)
+
+    def compute() -> Record:
+        t0 = time.perf_counter()
+        out = kind.compute(config, ctx)
+        seconds = time.perf_counter() - t0
+        return make_record(config, metrics=out.metrics, series=out.series, arrays=list(out.arrays),
+                           provenance=provenance(device, seconds=seconds, code=code), profile=profile), out.arrays
+
+    if results_dir is None:
+        return compute()[0]
+    with _lock(record_path(results_dir, config)):
+        rec, arrays = compute()
+        return write_record(results_dir, config, rec, arrays)
