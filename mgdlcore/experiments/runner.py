@@ -59,7 +59,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}        # by task name
-_KIND_MODULES = ("regression", "restoration", "gd_dynamics")
+_KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues")
 
 
 def register(config_class: type[ExperimentConfig], compute, *, tolerances: dict[str, float] | None = None) -> None:
