@@ -44,7 +44,7 @@ from ..models import build_grade, build_network
 from ..physics.operators import ForwardDifference
 from ..experiments.profiles import get_profile
 from ..experiments.records import provenance, record_path, write_record
-from ..experiments.restoration import prox_step
+from ..training.objectives import prox_step
 from ..structures import get_structure
 from ..data.synthetic import synthetic_data
 from ..training.loop import History, TrainConfig, half_mse, train

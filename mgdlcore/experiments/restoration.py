@@ -45,6 +45,7 @@ from ..experiments.profiles import get_profile
 from ..experiments.records import provenance, record_path, save_arrays_atomic, write_record
 from ..structures import get_structure
 from ..training.loop import History, TrainConfig, train
+from ..training.objectives import prox_step, rof_objective, soft_threshold  # noqa: F401
 
 TASKS = ("denoising", "deblurring")
 NETWORK_METHODS = ("SGDL", "MGDL")
@@ -85,29 +86,6 @@ RESTORATION_PROFILES = {
 
 
 # ----------------------------------------------------------------------------------------------- pieces
-def soft_threshold(x: Tensor, t: float) -> Tensor:
-    r"""``prox_{t ||.||_1}(x) = sign(x) max(|x| - t, 0)``, elementwise."""
-    return torch.sign(x) * torch.clamp(torch.abs(x) - t, min=0.0)
-
-
-def prox_step(u: Tensor, bn: Tensor, *, alpha: float, beta: float, lam: float) -> Tensor:
-    r"""The ``u`` update (20): ``prox_{alpha lambda/beta ||.||_{1,1}}(alpha B N + (1 - alpha) u)``."""
-    return soft_threshold(alpha * bn + (1.0 - alpha) * u, alpha * lam / beta)
-
-
-def rof_objective(image: Tensor, u: Tensor, f_obs: Tensor, A: LinearOperator, B: LinearOperator, *,  # noqa: N803
-                  beta: float, lam: float, bn: Tensor | None = None) -> Tensor:
-    r"""``L(Theta, u) = 1/2 ||f_obs - A N||^2 + beta/2 ||u - B N||^2 + lambda ||u||_1`` with sums (Appendix C).
-
-    ``image`` is ``N_Theta`` (or ``g_l`` for MGDL), shape ``(H, W)``; ``u`` has shape ``(2H, W)``. ``bn`` may pass
-    ``B image`` if already computed.
-    """
-    if bn is None:
-        bn = B.A(image)
-    return (0.5 * torch.sum((f_obs - A.A(image)) ** 2) + 0.5 * beta * torch.sum((u - bn) ** 2)
-            + lam * torch.sum(torch.abs(u)))
-
-
 def forward_operator(task: str, blur_sigma: float | None = None) -> LinearOperator:
     """``A`` of the task: the identity for denoising, Gaussian blur of ``blur_sigma`` pixels for deblurring."""
     if task == "denoising":
