@@ -189,3 +189,19 @@ SOURCES = {
     "SEC7_MSDL_SCALES": (PAPER, "Appendix D"),
     "SEC7_MSDL_SUBNET": (PAPER, "Appendix D"),
 }
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sec. 4, Tables 2-3 (denoising, deblurring): settings the paper's text does not give; from the authors' code only
+# (Image-Denoising / Image-Deblurring main_run.py). Added with the restoration port.
+# ---------------------------------------------------------------------------------------------------------------
+SEC4_RESTORATION_LR = 1e-3          # authors' code: lr_params, Adam learning rate for Theta in (21)
+SEC4_ROF_BETA = 0.1                 # authors' code: beta, weight of the penalty ||u - B N||^2 (Appendix C)
+SEC4_ROF_LAMBDA = 0.01              # authors' code: lambd, TV weight lambda (Appendix C)
+SEC4_RESTORATION_EVAL_EVERY = 100   # authors' code: opt.interval, PSNR recorded every 100 epochs (Figs. 8-14)
+
+SOURCES.update({
+    "SEC4_RESTORATION_LR": (AUTHORS_CODE, "Tables 2-3 scripts (Adam)"),
+    "SEC4_ROF_BETA": (AUTHORS_CODE, "Tables 2-3 scripts, objective of Appendix C"),
+    "SEC4_ROF_LAMBDA": (AUTHORS_CODE, "Tables 2-3 scripts, objective of Appendix C"),
+    "SEC4_RESTORATION_EVAL_EVERY": (AUTHORS_CODE, "Tables 2-3 scripts (PSNR curves of Figs. 8-14)"),
+})
