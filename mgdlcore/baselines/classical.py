@@ -133,6 +133,7 @@ def classical_reference(method: str, observed: np.ndarray, A: LinearOperator, *,
     if base == "wiener":
         if not isinstance(A, GaussianBlur):
             raise ValueError("the Wiener reference needs a blur operator")
+        A.check_image_shape(observed.shape)
         psf = A.kernel
 
         def solve(b):

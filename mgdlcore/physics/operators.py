@@ -60,6 +60,13 @@ class Identity(LinearOperator):
         return y
 
 
+def kernel_taps(sigma: float) -> int:
+    """Taps of the authors' Gaussian blur kernel: ``6 sigma + 1`` for integer ``sigma`` (``2 ceil(3 sigma) + 1``)."""
+    if not sigma > 0:
+        raise ValueError(f"blur sigma must be > 0, got {sigma}")
+    return 2 * int(np.ceil(3 * sigma - 1e-9)) + 1
+
+
 def gaussian_kernel(sigma: float, size: int | None = None) -> np.ndarray:
     r"""The normalised 2-D Gaussian of the authors' blur, ``size = 6 sigma + 1`` taps by default (odd: ``2 ceil(3 sigma) + 1``).
 
@@ -68,10 +75,10 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> np.ndarray:
 
     (``ax = arange(-size//2 + 1, size//2 + 1)`` in their code, which for odd ``size`` is symmetric).
     """
-    if not sigma > 0:
-        raise ValueError(f"blur sigma must be > 0, got {sigma}")
     if size is None:
-        size = 2 * int(np.ceil(3 * sigma - 1e-9)) + 1   # 6 sigma + 1 for integer sigma
+        size = kernel_taps(sigma)
+    elif not sigma > 0:
+        raise ValueError(f"blur sigma must be > 0, got {sigma}")
     if size < 1 or size % 2 == 0:
         raise ValueError(f"kernel size must be a positive odd integer, got {size}")
     ax = np.arange(-(size // 2), size // 2 + 1, dtype=np.float64)
@@ -103,6 +110,14 @@ class GaussianBlur(LinearOperator):
         self.pad = self.kernel.shape[0] // 2
         k1 = np.exp(-np.arange(-self.pad, self.pad + 1, dtype=np.float64) ** 2 / (2.0 * self.sigma**2))
         self.kernel1d = k1 / k1.sum()
+
+    def check_image_shape(self, shape: tuple[int, ...]) -> None:
+        """One-line ``ValueError`` when an image side is shorter than the kernel (the experiments' rule: the
+        symmetric extension would reflect more than once, and FFT-based references cannot apply the kernel)."""
+        taps = self.kernel.shape[0]
+        if min(shape[-2:]) < taps:
+            raise ValueError(f"blur sigma {self.sigma:g} needs a {taps}-tap kernel, larger than the image side "
+                             f"{min(shape[-2:])}; use a larger image size or a smaller blur")
 
     def _k(self, ref: Tensor, axis: int) -> Tensor:
         k = torch.as_tensor(self.kernel1d, dtype=ref.dtype, device=ref.device)
