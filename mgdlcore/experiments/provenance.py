@@ -14,6 +14,7 @@ import ast
 import hashlib
 import platform
 import subprocess
+import sys
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -57,17 +58,23 @@ def git_state() -> tuple[str | None, bool]:
 
 
 def is_ancestor(commit: str) -> bool | None:
-    """Whether ``commit`` is an ancestor of (or equal to) HEAD; None when git cannot tell (no checkout, shallow)."""
+    """Whether ``commit`` is an ancestor of (or equal to) HEAD; a commit this repository does not know counts as
+    not an ancestor. None when git cannot tell (no checkout, or a shallow clone)."""
     try:
         out = _git("merge-base", "--is-ancestor", commit, "HEAD")
+        if out.returncode in (0, 1):
+            return out.returncode == 0
+        shallow = _git("rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+        return None if shallow or git_state()[0] is None else False
     except (OSError, subprocess.SubprocessError):
         return None
-    if out.returncode in (0, 1):
-        return out.returncode == 0
-    return None
 
 
 def _module_file(name: str) -> Path | None:
+    if name != PACKAGE and not name.startswith(PACKAGE + "."):   # a kind defined outside the package (tests)
+        mod = sys.modules.get(name)
+        file = getattr(mod, "__file__", None)
+        return Path(file) if file else None
     rel = Path(*name.split(".")[1:])
     for cand in (PACKAGE_ROOT / rel.with_suffix(".py"), PACKAGE_ROOT / rel / "__init__.py"):
         if cand.is_file():
@@ -94,6 +101,8 @@ def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
 
 def _imports(module: str) -> set[str]:
     path = _module_file(module)
+    if path is None:
+        return set()
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -132,7 +141,7 @@ def code_fingerprint(module: str) -> dict[str, str]:
         seen.add(m)
         todo.extend(_imports(m) - seen)
     return {m.removeprefix(PACKAGE + "."): _normalised_source_hash(_module_file(m))
-            for m in sorted(seen) if not _is_bookkeeping(m)}
+            for m in sorted(seen) if _module_file(m) is not None and not _is_bookkeeping(m)}
 
 
 def changed_modules(recorded: dict[str, str] | None, current: dict[str, str]) -> list[str]:

@@ -69,20 +69,26 @@ def register(config_class: type[ExperimentConfig], compute, *, tolerances: dict[
         KINDS[task] = kind
 
 
-def _load_kinds() -> None:
+def _load_kinds() -> list[str]:
+    """Import the kind modules not yet registered; one line per module that failed to import."""
+    errors = []
     for name in _KIND_MODULES:
         try:
             importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"{__package__}.{name}":
-                raise
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # a broken kind module must not hide the others
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+    return errors
 
 
 def kind_of(task: str) -> Kind:
-    if not KINDS:
-        _load_kinds()
     if task not in KINDS:
-        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(sorted(KINDS))}")
+        errors = _load_kinds()
+        if task not in KINDS:
+            extra = f" (kind modules that failed to import: {'; '.join(errors)})" if errors else ""
+            raise ValueError(f"unknown task {task!r}; accepted: {', '.join(sorted(KINDS))}{extra}")
     return KINDS[task]
 
 

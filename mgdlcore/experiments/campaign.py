@@ -1,0 +1,99 @@
+"""``mgdl-campaign PROFILE``: run every config of a profile that has no current record, one line per finished run.
+
+    mgdl-campaign cpu --only 'regression*' --results results
+    mgdl-campaign paper --plan                  # list what is pending, run nothing
+
+A config is skipped when its record is current (same key, same code path: see ``runner.find_record``). A failing
+run is reported in one line (exception type and message) and the campaign goes on; the exit status is 1 when any
+run failed. Records are written as each run finishes, so an interrupted campaign resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .profiles import PROFILE_NAMES, all_configs
+from .runner import find_record, run
+
+
+def matches(config, patterns: list[str]) -> bool:
+    """Whether ``config``'s label (``task subject method``) or its task matches one of the glob ``patterns``."""
+    if not patterns:
+        return True
+    names = (config.label(), config.task, f"{config.task}/{config.subject()}/{config.method}")
+    return any(fnmatch.fnmatch(n, p) for p in patterns for n in names)
+
+
+def pending(profile: str, results_dir: Path, patterns: list[str], device: str = "auto"):
+    """``(config, reason)`` for every config of ``profile`` matching ``patterns`` without a current record."""
+    out = []
+    for config in all_configs(profile, device=device):
+        if matches(config, patterns):
+            rec, why = find_record(config, results_dir, move_corrupt=False)
+            if rec is None:
+                out.append((config, why))
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mgdl-campaign", description=__doc__.split("\n\n")[0])
+    p.add_argument("profile", choices=PROFILE_NAMES)
+    p.add_argument("--results", default=None, help="results folder (default: the profile's, see report.paths)")
+    p.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                   help="glob on 'task subject method' or the task, e.g. 'regression cameraman*' (repeatable)")
+    p.add_argument("--plan", action="store_true", help="list the pending runs and exit")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (>= 1)")
+    p.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this many minutes")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..report.paths import resolve_results_dir
+
+    if args.threads is not None:
+        if args.threads < 1:
+            print(f"mgdl-campaign: --threads must be >= 1, got {args.threads}", file=sys.stderr)
+            return 2
+        torch.set_num_threads(args.threads)
+    results = resolve_results_dir(args.results, args.profile)
+    try:
+        todo = pending(args.profile, results, args.only, args.device)
+    except ValueError as exc:
+        print(f"mgdl-campaign: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}")
+    if args.plan:
+        for config, why in todo:
+            print(f"  {config.label()}  [{why}]")
+        return 0
+    failed = []
+    start = time.perf_counter()
+    for i, (config, _) in enumerate(todo, 1):
+        if args.budget_minutes is not None and time.perf_counter() - start > 60 * args.budget_minutes:
+            print(f"budget of {args.budget_minutes:g} min spent; {len(todo) - i + 1} run(s) left")
+            break
+        t0 = time.perf_counter()
+        try:
+            rec = run(config, results_dir=results, profile=args.profile, progress=False)
+        except Exception as exc:  # one failing run must not stop the others
+            failed.append(config.label())
+            print(f"[{i}/{len(todo)}] FAILED {config.label()}: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        state = "diverged" if rec.diverged else "ok"
+        print(f"[{i}/{len(todo)}] {config.label()} {state} in {time.perf_counter() - t0:.1f} s", flush=True)
+    if failed:
+        print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""``mgdl-results verify``: are the committed records still what the current code computes?
+
+    mgdl-results verify [--results DIR] [--rerun N] [--per-task] [--only PATTERN]
+
+Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists each record that
+
+* cannot be read, is not schema :data:`config.SCHEMA`, or lacks a top-level field;
+* has a ``key`` that is not the hash of its ``config`` (the config was edited) or a config that no experiment kind
+  accepts;
+* was made at a commit that is not an ancestor of HEAD (made on another branch, or history rewritten);
+* is *stale*: a module on its kind's code path changed since it was made. "Changed" is decided by the code
+  fingerprint (``provenance.code``): a hash, per module, of the syntax tree without docstrings of every package
+  module the kind's runner imports, bookkeeping modules left out (see ``provenance.code_fingerprint``). Editing
+  prose or comments does not make a record stale; editing code does, even when the commit is an ancestor.
+
+``--rerun N`` then re-executes the N cheapest valid records (by their recorded seconds; with ``--per-task`` the N
+cheapest of each task) with the current code in a temporary folder and fails when a metric moves beyond its
+tolerance (absolute, per metric, declared by the kind; 1e-6 relative for metrics without one) or ``diverged``
+differs. A record from a dirty tree is accepted when its code fingerprint matches: the fingerprint, not the
+commit, says which code made it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+from .config import SCHEMA
+from .provenance import git_state, is_ancestor
+from .records import Record, RecordError, read_record
+from .runner import config_from_dict, kind_of, run, staleness
+
+DEFAULT_RELATIVE = 1e-6
+
+
+def check_record(rec: Record) -> list[str]:
+    """Everything wrong with one readable record (empty when it is valid and current)."""
+    problems = []
+    try:
+        config = config_from_dict(rec.config)
+    except (ValueError, TypeError) as exc:
+        return [f"config not accepted: {exc}"]
+    if config.key != rec.key:
+        problems.append("key differs from the key of its config as the current code builds it")
+    commit = rec.provenance.get("commit")
+    if commit is None:
+        problems.append("no commit in provenance")
+    elif git_state()[0] is not None:
+        anc = is_ancestor(commit)
+        if anc is False:
+            problems.append(f"commit {commit[:10]} is not an ancestor of HEAD")
+    why = staleness(rec)
+    if why:
+        problems.append(f"stale: {why}")
+    return problems
+
+
+def verify(results_dir: str | Path, only: list[str] | None = None) -> tuple[list[Record], list[str]]:
+    """``(valid records, problem lines)`` for every record under ``results_dir``."""
+    valid, lines = [], []
+    root = Path(results_dir)
+    for path in sorted(root.rglob("*.json")):
+        rel = path.relative_to(root)
+        if only and not any(fnmatch.fnmatch(str(rel), p) for p in only):
+            continue
+        try:
+            rec = read_record(path)
+        except RecordError as exc:
+            lines.append(f"{rel}: {exc}")
+            continue
+        problems = check_record(rec)
+        if problems:
+            lines.extend(f"{rel}: {p}" for p in problems)
+        else:
+            valid.append(rec)
+    return valid, lines
+
+
+def compare_metrics(old: Record, new: Record) -> list[str]:
+    """Metrics of a rerun that moved beyond the kind's tolerance."""
+    tol = kind_of(old.config["task"]).tolerances
+    out = []
+    for name, a in old.metrics.items():
+        b = new.metrics.get(name)
+        if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+            if a != b:
+                out.append(f"{name}: {a} -> {b}")
+            continue
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+            limit = tol.get(name, DEFAULT_RELATIVE * max(abs(a), 1e-12))
+            if not (math.isfinite(b) and abs(a - b) <= limit):
+                out.append(f"{name}: {a:.6g} -> {b:.6g} (tolerance {limit:.3g})")
+        elif a != b:
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
+
+
+def rerun(records: list[Record], n: int, *, per_task: bool = False) -> list[str]:
+    """Re-execute the ``n`` cheapest records (of each task with ``per_task``); problem lines."""
+    ranked = sorted(records, key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
+    if per_task:
+        chosen, counts = [], {}
+        for r in ranked:
+            t = r.config["task"]
+            if counts.get(t, 0) < n:
+                chosen.append(r)
+                counts[t] = counts.get(t, 0) + 1
+    else:
+        chosen = ranked[:n]
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="mgdl-rerun-") as tmp:
+        for rec in chosen:
+            config = config_from_dict(rec.config)
+            try:
+                new = run(config, results_dir=tmp, profile=rec.profile, train="always", progress=False)
+            except Exception as exc:  # report and go on
+                lines.append(f"{rec.path.name}: rerun failed: {type(exc).__name__}: {exc}")
+                continue
+            moved = compare_metrics(rec, new)
+            status = "moved: " + "; ".join(moved) if moved else "reproduced"
+            print(f"  rerun {config.label()} ({rec.provenance.get('seconds', 0):.1f} s recorded, "
+                  f"{new.provenance['seconds']:.1f} s now): {status}", flush=True)
+            lines.extend(f"{rec.path.name}: {m}" for m in moved)
+    return lines
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mgdl-results", description="Check committed result records.")
+    sub = p.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="check keys, commits and code fingerprints; optionally rerun the cheapest")
+    v.add_argument("--results", default=None, help="records folder (default: the repository's results/)")
+    v.add_argument("--rerun", type=int, default=0, metavar="N", help="re-execute the N cheapest valid records")
+    v.add_argument("--per-task", action="store_true", help="with --rerun: the N cheapest of each task")
+    v.add_argument("--only", action="append", default=[], metavar="PATTERN",
+                   help="glob on the record's path below --results, e.g. 'regression/*' (repeatable)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..report.paths import repo_root
+
+    results = Path(args.results) if args.results else repo_root() / "results"
+    if not results.is_dir():
+        print(f"mgdl-results: no results folder at {results}", file=sys.stderr)
+        return 2
+    if args.rerun < 0:
+        print(f"mgdl-results: --rerun must be >= 0, got {args.rerun}", file=sys.stderr)
+        return 2
+    valid, problems = verify(results, args.only)
+    print(f"{len(valid)} valid record(s), {len(problems)} problem(s) in {results} (schema {SCHEMA})")
+    for line in problems:
+        print(f"  PROBLEM {line}")
+    if args.rerun:
+        problems += rerun(valid, args.rerun, per_task=args.per_task)
+    if problems:
+        print(f"verify failed: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print("verify passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The engine: config keys, the record schema, run() reuse / stale / corrupt rules, locks, verify and the campaign.
+
+A tiny experiment kind (``toy``) registered here keeps these tests fast; the regression kind is exercised in
+test_regression.py.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from mgdlcore.experiments import runner, verify
+from mgdlcore.experiments.config import SCHEMA, ExperimentConfig, config_key, positive_float
+from mgdlcore.experiments.records import FILE_MODE, RecordError, load_records, read_record, record_path, scan
+from mgdlcore.experiments.runner import Outcome, RecordUnavailable, register, run
+
+CALLS = []
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToyConfig(ExperimentConfig):
+    KIND = "toy"
+    TASKS = ("toy",)
+    task: str = "toy"
+    method: str = "square"
+    x: float = 2.0
+    blow_up: bool = False
+
+    def validate(self):
+        super().validate()
+        positive_float("x", self.x)
+
+
+def toy_compute(config, ctx):
+    CALLS.append(config.x)
+    value = float("nan") if config.blow_up else config.x ** 2
+    return Outcome(metrics={"value": value, "diverged": config.blow_up}, series={"curve": [1.0, value]},
+                   arrays={"img": np.full((3, 2), config.x)})
+
+
+register(ToyConfig, toy_compute, tolerances={"value": 1e-9})
+
+
+@pytest.fixture(autouse=True)
+def _clear():
+    CALLS.clear()
+
+
+def test_key_covers_every_field_and_schema():
+    a, b = ToyConfig(x=2.0), ToyConfig(x=2.0)
+    assert a.key == b.key == config_key(a.to_dict()) and len(a.key) == 64
+    assert ToyConfig(x=3.0).key != a.key and ToyConfig(seed=1).key != a.key
+    assert config_key(a.to_dict(), schema=SCHEMA + 1) != a.key
+    assert ToyConfig.from_dict(a.to_dict()) == a
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(x=-1.0), "x must be a finite number > 0"),
+    (dict(seed=-2), "seed must be an integer >= 0"),
+    (dict(device="auto"), "device must be resolved"),
+    (dict(dtype="float16"), "unknown dtype"),
+    (dict(tf32=True), "tf32=True applies to CUDA"),
+])
+def test_bad_settings_fail_in_one_line(bad, message):
+    with pytest.raises(ValueError, match=message) as err:
+        ToyConfig(**bad)
+    assert "\n" not in str(err.value)
+
+
+def test_run_writes_reuses_and_recomputes(tmp_path):
+    rec = run(ToyConfig(x=3.0), results_dir=tmp_path, profile="smoke")
+    assert CALLS == [3.0] and rec.metrics["value"] == 9.0 and rec.profile == "smoke"
+    data = json.loads(rec.path.read_text())
+    assert set(data) == {"schema", "key", "config", "metrics", "series", "arrays", "provenance", "profile"}
+    assert data["config"]["task"] == "toy" and data["provenance"]["code"]
+    assert oct(rec.path.stat().st_mode & 0o777) == oct(FILE_MODE)
+    np.testing.assert_allclose(rec.arrays()["img"], 3.0)
+    again = run(ToyConfig(x=3.0), results_dir=tmp_path)
+    assert CALLS == [3.0] and again.data == rec.data          # reused, not recomputed
+    run(ToyConfig(x=3.0, seed=1), results_dir=tmp_path)       # any field change is a new run
+    assert CALLS == [3.0, 3.0]
+    run(ToyConfig(x=3.0), results_dir=tmp_path, train="always")
+    assert CALLS == [3.0, 3.0, 3.0]
+
+
+def test_diverged_run_is_recorded_not_raised(tmp_path):
+    rec = run(ToyConfig(blow_up=True), results_dir=tmp_path)
+    assert rec.diverged and rec.metrics["value"] is None and read_record(rec.path).diverged
+
+
+def test_never_mode_reports_why(tmp_path):
+    with pytest.raises(RecordUnavailable, match="no record"):
+        run(ToyConfig(), results_dir=tmp_path, train="never")
+    assert CALLS == []
+
+
+def test_corrupt_record_is_moved_aside_and_recomputed(tmp_path):
+    rec = run(ToyConfig(), results_dir=tmp_path)
+    rec.path.write_text(rec.path.read_text()[:40])              # truncated file
+    with pytest.warns(UserWarning, match="moved aside"):
+        again = run(ToyConfig(), results_dir=tmp_path)
+    assert CALLS == [2.0, 2.0] and again.metrics["value"] == 4.0
+    assert rec.path.with_name(rec.path.name + ".corrupt").is_file()
+    _, problems = scan(tmp_path)
+    assert problems == []                                       # the .corrupt file is not a record
+
+
+def test_edited_config_is_detected(tmp_path):
+    rec = run(ToyConfig(), results_dir=tmp_path)
+    data = json.loads(rec.path.read_text())
+    data["config"]["x"] = 5.0
+    rec.path.write_text(json.dumps(data))
+    with pytest.raises(RecordError, match="key does not match"):
+        read_record(rec.path)
+    with pytest.warns(UserWarning, match="unusable record"):
+        assert load_records(tmp_path) == []
+
+
+def test_stale_code_is_recomputed(tmp_path, monkeypatch):
+    run(ToyConfig(), results_dir=tmp_path)
+    fake = {**runner.current_code("toy"), "models": "000000000000"}
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
+    with pytest.raises(RecordUnavailable, match="stale record.*models"):
+        run(ToyConfig(), results_dir=tmp_path, train="never")
+    run(ToyConfig(), results_dir=tmp_path)
+    assert CALLS == [2.0, 2.0]
+
+
+def test_lock_prevents_a_second_writer(tmp_path):
+    path = record_path(tmp_path, ToyConfig())
+    path.parent.mkdir(parents=True)
+    path.with_name(path.name + ".lock").write_text("123")
+    with pytest.raises(RuntimeError, match="another process is computing this record"):
+        run(ToyConfig(), results_dir=tmp_path)
+    assert CALLS == [] and not path.exists()
+
+
+def test_unwritable_results_dir_fails_before_work(tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        run(ToyConfig(), results_dir=target)
+    if os.geteuid() != 0:                                       # root writes anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(ValueError, match="not writable"):
+            run(ToyConfig(), results_dir=ro)
+    assert CALLS == []
+
+
+def test_verify_passes_then_fails_on_edit_and_staleness(tmp_path, monkeypatch):
+    run(ToyConfig(x=2.0), results_dir=tmp_path)
+    rec = run(ToyConfig(x=3.0), results_dir=tmp_path)
+    valid, problems = verify.verify(tmp_path)
+    assert len(valid) == 2 and problems == []
+    assert verify.rerun(valid, 1) == []                         # a rerun reproduces the metric
+    data = json.loads(rec.path.read_text())
+    data["metrics"]["value"] = 10.0                             # a metric that the code does not produce
+    data_path = rec.path
+    data_path.write_text(json.dumps(data))
+    valid, problems = verify.verify(tmp_path)
+    assert problems == [] and any("value: 10 -> 9" in m for m in verify.rerun(valid, 2))
+    data["config"]["x"] = 4.0                                   # an edited config
+    data_path.write_text(json.dumps(data))
+    _, problems = verify.verify(tmp_path)
+    assert len(problems) == 1 and "key does not match" in problems[0]
+    data_path.unlink()
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, {"toy": "changed"})
+    _, problems = verify.verify(tmp_path)
+    assert len(problems) == 1 and "stale" in problems[0]
+
+
+def test_verify_flags_a_commit_that_is_not_an_ancestor(tmp_path, monkeypatch):
+    rec = run(ToyConfig(), results_dir=tmp_path)
+    data = json.loads(rec.path.read_text())
+    if data["provenance"]["commit"] is None:
+        pytest.skip("not a git checkout")
+    data["provenance"]["commit"] = "0" * 40
+    rec.path.write_text(json.dumps(data))
+    _, problems = verify.verify(tmp_path)
+    assert any("not an ancestor" in p for p in problems)
+
+
+def test_verify_cli_exit_codes(tmp_path, capsys):
+    run(ToyConfig(), results_dir=tmp_path)
+    assert verify.main(["verify", "--results", str(tmp_path)]) == 0
+    next(tmp_path.rglob("*.json")).write_text("{")
+    assert verify.main(["verify", "--results", str(tmp_path)]) == 1
+    assert "unreadable" in capsys.readouterr().out
+
+
+def test_fingerprint_ignores_prose_but_not_code(tmp_path):
+    from mgdlcore.experiments.provenance import _normalised_source_hash, code_fingerprint
+
+    a, b, c = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
+    a.write_text('"""Doc."""\ndef f(x):\n    """Old words."""\n    return x + 1  # note\n')
+    b.write_text('"""Other doc."""\n\ndef f(x):\n    """New words."""\n    return x + 1\n')
+    c.write_text('"""Doc."""\ndef f(x):\n    """Old words."""\n    return x + 2\n')
+    assert _normalised_source_hash(a) == _normalised_source_hash(b) != _normalised_source_hash(c)
+    fp = code_fingerprint("mgdlcore.experiments.regression")
+    # the regression code path: training loop and grades are on it, bookkeeping and other kinds are not
+    assert {"training.loop", "training.grades", "models", "experiments.regression"} <= set(fp)
+    assert not {"experiments.records", "experiments.runner", "paper.values"} & set(fp)
