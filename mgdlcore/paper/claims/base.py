@@ -1,0 +1,284 @@
+"""A claim of the paper as data: its statement, the records it needs, a predicate, and the verdict rules.
+
+A verdict on the paper's claim (``confirmed``, ``refuted``, ``undecided``) comes only from ``paper``-profile
+records. Records of any other profile (``cpu``, ``smoke``) give an *indication* (``holds``, ``fails``,
+``undecided``) labelled with that profile, never a verdict on the paper's setting.
+
+Records are grouped by seed; the predicate runs once per seed that has every record it needs. A claim is
+confirmed (holds) when it holds in every decided seed, refuted (fails) when it fails in at least one; the
+evidence says in how many seeds it holds. A predicate raises :class:`Undecided` when a record or a metric it
+needs is missing, so a missing number never passes as a verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...experiments.records import Record, scan
+
+PAPER_PROFILE = "paper"
+VERDICTS = ("confirmed", "refuted", "undecided")        # paper profile
+INDICATIONS = ("holds", "fails", "undecided")           # any other profile
+
+
+class Undecided(Exception):
+    """Raised by a predicate when the records cannot decide the claim; the message is the reason."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a predicate found for one seed: whether the statement holds, and the numbers behind it."""
+
+    holds: bool
+    evidence: str
+
+
+def subject_of(config: Mapping) -> str | None:
+    """The thing a record is about: ``"setting1"``/``"setting2"`` (eq. (5)), an image name, or ``"denoising"``.
+
+    Reads ``case`` (eigenvalue records), ``setting``/``target`` (synthetic runs) or ``image``.
+    """
+    case = config.get("case")
+    if isinstance(case, str) and case:
+        m = re.fullmatch(r"(?:setting|synthetic)[_\- ]?([12])", case)
+        if m:
+            return f"setting{m.group(1)}"
+        if case == "synthetic" and config.get("setting") in (1, 2):
+            return f"setting{config['setting']}"
+        if case in ("image", "image_full") and config.get("image"):
+            return str(config["image"])
+        return case
+    setting = config.get("setting")
+    if setting in (1, 2, "1", "2"):
+        return f"setting{int(setting)}"
+    target = config.get("target")
+    if isinstance(target, str):
+        m = re.fullmatch(r"(?:setting|synthetic)[_\- ]?([12])", target)
+        if m:
+            return f"setting{m.group(1)}"
+    if target in (1, 2):
+        return f"setting{target}"
+    image = config.get("image")
+    return str(image) if image else None
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which records a claim needs: task(s), subject (see :func:`subject_of`), method and config filters.
+
+    ``where``: config fields that must be equal. ``where_if_present``: fields that must be equal when the config
+    has them (e.g. a learning rate of the paper's figure). ``needs``: metrics a record must carry to be used.
+    """
+
+    task: tuple[str, ...]
+    subject: str | None = None
+    method: str | None = None
+    where: tuple[tuple[str, object], ...] = ()
+    where_if_present: tuple[tuple[str, object], ...] = ()
+    needs: tuple[str, ...] = ()
+
+    def matches(self, config: Mapping) -> bool:
+        if config.get("task") not in self.task:
+            return False
+        if self.method is not None and config.get("method") != self.method:
+            return False
+        if self.subject is not None and subject_of(config) != self.subject:
+            return False
+        if any(not _equal(config.get(k), v) for k, v in self.where):
+            return False
+        return all(k not in config or config[k] is None or _equal(config[k], v) for k, v in self.where_if_present)
+
+    def describe(self) -> str:
+        parts = ["/".join(self.task)]
+        if self.subject:
+            parts.append(self.subject)
+        if self.method:
+            parts.append(self.method)
+        parts += [f"{k}={v}" for k, v in self.where + self.where_if_present]
+        return " ".join(parts)
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, list):
+        a = tuple(a)
+    return a == b
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a claim for one profile.
+
+    ``status``: ``confirmed | refuted | undecided`` for the paper profile; ``holds | fails | undecided`` (an
+    indication) for any other. ``reason`` says why a claim is undecided; ``evidence`` gives the numbers;
+    ``keys`` are the record keys used; ``provenance`` one line (profile, device, seed, commit) per record group.
+    """
+
+    claim_id: str
+    profile: str
+    status: str
+    reason: str = ""
+    evidence: str = ""
+    keys: tuple[str, ...] = ()
+    provenance: tuple[str, ...] = ()
+
+    @property
+    def is_indication(self) -> bool:
+        return self.profile != PAPER_PROFILE
+
+    @property
+    def label(self) -> str:
+        if self.status == "undecided":
+            return f"undecided ({self.reason})"
+        if self.is_indication:
+            return f"indication ({self.profile} profile): {self.status}"
+        return self.status
+
+
+Predicate = Callable[[Mapping[str, list[Record]]], Finding]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One quantitative statement of the paper.
+
+    ``id``: stable identifier; ``section``: e.g. ``"Sec. 5, Figure 1"``; ``statement``: the paper's words (quoted
+    or closely paraphrased); ``reading``: how the statement is turned into a test on records (our choices);
+    ``queries``: the records it needs, by name; ``predicate``: a function of ``{name: [records of one seed]}``.
+    """
+
+    id: str
+    section: str
+    statement: str
+    queries: Mapping[str, Query]
+    predicate: Predicate
+    reading: str = ""
+    values: tuple[str, ...] = field(default=())  # names in mgdlcore.paper.values the claim uses
+
+    @property
+    def sec(self) -> int:
+        m = re.search(r"Sec\. (\d+)", self.section)
+        return int(m.group(1)) if m else 0
+
+    def needs_text(self) -> str:
+        return "; ".join(f"{name}: {q.describe()}" for name, q in self.queries.items())
+
+    def evaluate(self, results_dir: str | Path | None = None, profile: str = PAPER_PROFILE, *,
+                 records: Iterable[Record | Mapping] | None = None) -> Verdict:
+        """The verdict (paper profile) or indication (other profiles) from the records of ``profile``.
+
+        ``records`` may be given instead of ``results_dir`` (Record objects or dicts shaped like ``Record.data``).
+        """
+        if not isinstance(profile, str) or not profile:
+            raise ValueError(f"profile must be a non-empty string, got {profile!r}")
+        pool = load_pool(results_dir) if records is None else [as_record(r) for r in records]
+        pool = [r for r in pool if r.profile == profile]
+        selection = {name: [r for r in pool if q.matches(r.config)] for name, q in self.queries.items()}
+        missing = [name for name, recs in selection.items() if not recs]
+        if missing:
+            what = "; ".join(self.queries[n].describe() for n in missing)
+            return Verdict(self.id, profile, "undecided", reason=f"no {profile}-profile record of {what}")
+        for name, q in self.queries.items():
+            usable = [r for r in selection[name] if all(r.metrics.get(m) is not None or
+                                                         (m != "diverged" and r.diverged) for m in q.needs)]
+            if not usable:
+                return Verdict(self.id, profile, "undecided",
+                               reason=f"{profile}-profile records of {q.describe()} lack {', '.join(q.needs)}")
+            selection[name] = usable
+        return self._decide(selection, profile)
+
+    def _decide(self, selection: Mapping[str, list[Record]], profile: str) -> Verdict:
+        seeds = sorted({_seed(r) for recs in selection.values() for r in recs}, key=str)
+        decided: list[tuple[object, Finding, list[Record]]] = []
+        reasons = []
+        for seed in seeds:
+            sub = {n: [r for r in recs if _seed(r) == seed] for n, recs in selection.items()}
+            if any(not recs for recs in sub.values()):
+                reasons.append(f"seed {seed}: incomplete")
+                continue
+            try:
+                decided.append((seed, self.predicate(sub), [r for recs in sub.values() for r in recs]))
+            except Undecided as exc:
+                reasons.append(f"seed {seed}: {exc}")
+        if not decided:
+            return Verdict(self.id, profile, "undecided", reason="; ".join(reasons) or "no complete seed")
+        held = sum(f.holds for _, f, _ in decided)
+        ok = held == len(decided)
+        names = ("confirmed", "refuted") if profile == PAPER_PROFILE else ("holds", "fails")
+        parts = [f"seed {s}: {f.evidence}" if len(decided) > 1 else f.evidence for s, f, _ in decided]
+        if len(decided) > 1:
+            parts.insert(0, f"holds in {held} of {len(decided)} seeds")
+        if reasons:
+            parts.append("not decided: " + "; ".join(reasons))
+        used = [r for _, _, recs in decided for r in recs]
+        keys = tuple(dict.fromkeys(r.key for r in used))
+        prov = tuple(dict.fromkeys(_provenance(r) for r in used))
+        return Verdict(self.id, profile, names[0] if ok else names[1], evidence="; ".join(parts), keys=keys,
+                       provenance=prov)
+
+
+def _seed(record: Record):
+    return record.config.get("seed")
+
+
+def _provenance(record: Record) -> str:
+    try:
+        return record.provenance_text()
+    except (KeyError, TypeError):
+        return f"profile {record.profile}, seed {record.config.get('seed')}"
+
+
+def as_record(obj: Record | Mapping) -> Record:
+    """A :class:`Record` from a Record or a dict shaped like ``Record.data``."""
+    if isinstance(obj, Record):
+        return obj
+    if isinstance(obj, Mapping) and {"config", "metrics", "profile"} <= set(obj):
+        data = {"key": obj.get("key", ""), "provenance": obj.get("provenance", {}), **obj}
+        return Record(dict(data))
+    raise ValueError(f"expected a Record or a dict with config, metrics and profile, got {type(obj).__name__}")
+
+
+def load_pool(results_dir: str | Path | None) -> list[Record]:
+    """Every readable record under ``results_dir`` (files in an older layout are left out: they are no records)."""
+    if results_dir is None:
+        raise ValueError("give results_dir or records")
+    records, _problems = scan(results_dir)
+    return records
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# helpers for predicates
+# ----------------------------------------------------------------------------------------------------------------
+
+def metric(record: Record, name: str) -> float:
+    """A finite metric of ``record``; raises :class:`Undecided` when it is missing or not a number."""
+    value = record.metrics.get(name)
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Undecided(f"record {record.key[:10]} has no metric {name}")
+    return float(value)
+
+
+def one(records: list[Record], what: str) -> Record:
+    """The one record of a query for a seed (the newest if several exist)."""
+    if not records:
+        raise Undecided(f"no record of {what}")
+    return max(records, key=lambda r: str(r.provenance.get("created", "")))
+
+
+def by_config(records: list[Record], name: str) -> dict:
+    """Records keyed by one config field (the newest record per value)."""
+    out: dict = {}
+    for r in sorted(records, key=lambda r: str(r.provenance.get("created", ""))):
+        value = r.config.get(name)
+        if value is not None:
+            out[value] = r
+    return out
+
+
+def fmt(x: float) -> str:
+    return f"{x:.4g}"

@@ -1,0 +1,187 @@
+"""Claims of Secs. 6-7: eigenvalues of ``I - eta H`` during GD (Figs. 2-3, 16-24) and MSDL vs MGDL (Figs. 25-28).
+
+Metrics of an eigenvalue-tracked record: ``eig_min`` / ``eig_max`` (smallest / largest eigenvalue of
+``I - eta H`` over the tracked epochs), ``frac_below_minus1`` (fraction of tracked smallest eigenvalues below -1),
+``frac_increases`` (``analysis.curves.oscillation`` of the loss). The setting-2 timing claim reads the series
+``eigen_epochs`` and ``eig_min`` (smallest eigenvalue at each tracked epoch).
+"""
+
+from __future__ import annotations
+
+from ..values import (SEC5_THRESHOLDS, SEC6_DENOISING_CASES, SEC6_IMAGES, SEC6_LEARNING_RATES,
+                      SEC6_SETTING2_SGDL_STABLE_UNTIL, SEC6_STABLE_INTERVAL, SEC7_TRACKED_LR)
+from .base import Claim, Finding, Query, Undecided, fmt, metric, one
+from .learning_rate import _below
+
+EIG_TASKS = ("eigenvalues",)
+MSDL_TASKS = ("msdl", "eigenvalues", "learning_rate")
+NEAR = -0.95    # our reading of "near -1" (the authors' own MGDL stop rule uses the same bound)
+LOWER = SEC6_STABLE_INTERVAL[0]
+
+
+def _eig_query(case: str, method: str, needs: tuple[str, ...], *, image=None, level=None) -> Query:
+    soft = [("learning_rate", SEC6_LEARNING_RATES[(case, method)])]
+    if level is not None:
+        soft += [("level", level), ("noise_level", level)]
+    where = (("image", image),) if image else ()
+    return Query(EIG_TASKS, subject=case, method=method, where=where, where_if_present=tuple(soft), needs=needs)
+
+
+def _all_min(sel, method: str) -> float:
+    return min(metric(r, "eig_min") for r in sel[method])
+
+
+def _mgdl_inside(sel):
+    v = _all_min(sel, "MGDL")
+    return Finding(v > LOWER, f"MGDL smallest eigenvalue {v:.3f}")
+
+
+def _sgdl_below(sel):
+    v = _all_min(sel, "SGDL")
+    return Finding(v < LOWER, f"SGDL smallest eigenvalue {v:.3f}")
+
+
+def _sgdl_near(sel):
+    v = _all_min(sel, "SGDL")
+    return Finding(v <= NEAR, f"SGDL smallest eigenvalue {v:.3f}")
+
+
+def _more_oscillation(a: str, b: str):
+    def predicate(sel):
+        x = metric(one(sel[a], a), "frac_increases")
+        y = metric(one(sel[b], b), "frac_increases")
+        return Finding(x > y, f"fraction of loss increases: {a} {x:.3f}, {b} {y:.3f}")
+    return predicate
+
+
+def _setting2_timing(sel):
+    rec = one(sel["SGDL"], "SGDL")
+    epochs, mins = rec.series.get("eigen_epochs"), rec.series.get("eig_min")
+    if not epochs or not mins or len(epochs) != len(mins):
+        raise Undecided(f"record {rec.key[:10]} has no series eigen_epochs / eig_min")
+    early = [v for e, v in zip(epochs, mins) if e < SEC6_SETTING2_SGDL_STABLE_UNTIL and v is not None]
+    late = [v for e, v in zip(epochs, mins) if e >= SEC6_SETTING2_SGDL_STABLE_UNTIL and v is not None]
+    if not early or not late:
+        raise Undecided(f"the track does not span {SEC6_SETTING2_SGDL_STABLE_UNTIL} epochs")
+    ok = min(early) > LOWER and min(late) <= NEAR
+    return Finding(ok, f"SGDL smallest eigenvalue before {SEC6_SETTING2_SGDL_STABLE_UNTIL:,} epochs "
+                       f"{min(early):.3f}, after {min(late):.3f}")
+
+
+def _setting2_accuracy(sel):
+    s = metric(one(sel["SGDL"], "SGDL"), "final_val_loss")
+    m = metric(one(sel["MGDL"], "MGDL"), "final_val_loss")
+    return Finding(m < s, f"final validation loss MGDL {fmt(m)}, SGDL {fmt(s)}")
+
+
+def _pair(case: str, needs: tuple[str, ...], **kw) -> dict[str, Query]:
+    return {m: _eig_query(case, m, needs, **kw) for m in ("SGDL", "MGDL")}
+
+
+def eigen_claims() -> list[Claim]:
+    out: list[Claim] = []
+    fig = {"setting1": "Figure 2", "setting2": "Figure 16", "resolution_chart": "Figure 3", "cameraman": "Figure 18",
+           "barbara": "Figure 19", "butterfly": "Figure 20"}
+    lr = {c: (SEC6_LEARNING_RATES[(c, "SGDL")], SEC6_LEARNING_RATES[(c, "MGDL")]) for c in fig}
+    eig = ("eig_min",)
+    osc = ("frac_increases",)
+    vals = ("SEC6_LEARNING_RATES", "SEC6_STABLE_INTERVAL")
+    for case in ("setting1", "setting2"):
+        s_lr, m_lr = lr[case]
+        where = f"Sec. 6, {fig[case]}"
+        label = f"Setting {case[-1]} (SGDL eta = {fmt(s_lr)}, MGDL eta = {fmt(m_lr)})"
+        if case == "setting1":
+            out.append(Claim("S6.setting1.SGDL.below", where, f"{label}: SGDL's smallest eigenvalue of I - eta H "
+                             "remains significantly below -1", _pair(case, eig), _sgdl_below,
+                             reading="SGDL's smallest tracked eigenvalue < -1", values=vals))
+        else:
+            out.append(Claim("S6.setting2.SGDL.timing", where, f"{label}: SGDL's eigenvalues all lie in (-1, 1) "
+                             "for the first 2x10^5 epochs; afterwards the smallest drops to -1",
+                             {"SGDL": _eig_query(case, "SGDL", eig)}, _setting2_timing,
+                             reading=f"smallest eigenvalue > -1 before 2x10^5 epochs and <= {NEAR} after",
+                             values=vals + ("SEC6_SETTING2_SGDL_STABLE_UNTIL",)))
+            out.append(Claim("S6.setting2.accuracy", "Sec. 6, Figure 17", f"{label}: MGDL achieves much better "
+                             "prediction accuracy than SGDL", _pair(case, ("final_val_loss",)), _setting2_accuracy,
+                             reading="MGDL's final validation loss below SGDL's", values=vals))
+        out.append(Claim(f"S6.{case}.MGDL.inside", where, f"{label}: nearly all of MGDL's smallest eigenvalues stay "
+                         "within (-1, 1) across grades 1-4", _pair(case, eig), _mgdl_inside,
+                         reading="MGDL's smallest tracked eigenvalue (every grade) > -1", values=vals))
+        out.append(Claim(f"S6.{case}.oscillation", where, f"{label}: SGDL's loss oscillates, MGDL's decreases "
+                         "stably", _pair(case, osc), _more_oscillation("SGDL", "MGDL"),
+                         reading="SGDL's loss rises at a larger fraction of kept epochs than MGDL's", values=vals))
+    for image in SEC6_IMAGES:
+        s_lr, m_lr = lr[image]
+        where = f"Sec. 6, {fig[image]}"
+        label = f"{image} (SGDL eta = {fmt(s_lr)}, MGDL eta = {fmt(m_lr)})"
+        out.append(Claim(f"S6.{image}.SGDL.near", where, f"{label}: SGDL's smallest eigenvalue of I - eta H comes "
+                         "close to -1", _pair(image, eig), _sgdl_near,
+                         reading=f"SGDL's smallest tracked eigenvalue <= {NEAR}", values=vals))
+        out.append(Claim(f"S6.{image}.MGDL.inside", where, f"{label}: all of MGDL's eigenvalues fall in (-1, 1)",
+                         _pair(image, eig), _mgdl_inside, reading="MGDL's smallest tracked eigenvalue > -1",
+                         values=vals))
+        out.append(Claim(f"S6.{image}.oscillation", where, f"{label}: SGDL's loss oscillates, MGDL's decreases "
+                         "stably", _pair(image, osc), _more_oscillation("SGDL", "MGDL"),
+                         reading="SGDL's loss rises at a larger fraction of kept epochs than MGDL's", values=vals))
+    for n, (image, level) in enumerate(SEC6_DENOISING_CASES):
+        where = f"Sec. 6, Figure {21 + n}"
+        label = f"denoising {image}, noise {level}"
+        kw = dict(image=image, level=level)
+        out.append(Claim(f"S6.denoising.{image}{level}.SGDL.near", where, f"{label}: SGDL's smallest eigenvalue "
+                         "approaches -1", _pair("denoising", eig, **kw), _sgdl_near,
+                         reading=f"SGDL's smallest tracked eigenvalue <= {NEAR}", values=vals))
+        out.append(Claim(f"S6.denoising.{image}{level}.MGDL.inside", where, f"{label}: MGDL keeps all eigenvalues "
+                         "within (-1, 1)", _pair("denoising", eig, **kw), _mgdl_inside,
+                         reading="MGDL's smallest tracked eigenvalue > -1", values=vals))
+    return out
+
+
+def _msdl_query(setting: int, method: str, needs: tuple[str, ...]) -> Query:
+    return Query(MSDL_TASKS, subject=f"setting{setting}", method=method,
+                 where_if_present=(("learning_rate", SEC7_TRACKED_LR[(setting, method)]),), needs=needs)
+
+
+def _msdl_eig(sel):
+    fm, fg = metric(one(sel["MSDL"], "MSDL"), "frac_below_minus1"), metric(one(sel["MGDL"], "MGDL"), "frac_below_minus1")
+    em, eg = metric(one(sel["MSDL"], "MSDL"), "eig_min"), metric(one(sel["MGDL"], "MGDL"), "eig_min")
+    ok = fm > fg or (fm == fg and em < eg and em <= NEAR)
+    return Finding(ok, f"fraction of tracked eigenvalues below -1: MSDL {fm:.3f}, MGDL {fg:.3f}; smallest "
+                       f"eigenvalue MSDL {em:.3f}, MGDL {eg:.3f}")
+
+
+def _msdl_sensitivity(setting: int):
+    threshold = SEC5_THRESHOLDS[setting]
+
+    def predicate(sel):
+        a, b = _below(sel["MSDL"], threshold), _below(sel["MGDL"], threshold)
+        common = sorted(set(a) & set(b))
+        if len(common) < 2:
+            raise Undecided("fewer than two learning rates run by both methods")
+        na, nb = sum(a[lr] for lr in common), sum(b[lr] for lr in common)
+        return Finding(na < nb, f"loss < {fmt(threshold)} at {na} of {len(common)} learning rates for MSDL, "
+                                f"{nb} for MGDL")
+    return predicate
+
+
+def msdl_claims() -> list[Claim]:
+    out: list[Claim] = []
+    for setting, fig in ((1, "Figure 25"), (2, "Figure 26")):
+        label = (f"Setting {setting} (MSDL eta = {fmt(SEC7_TRACKED_LR[(setting, 'MSDL')])}, MGDL eta = "
+                 f"{fmt(SEC7_TRACKED_LR[(setting, 'MGDL')])})")
+        needs = ("eig_min", "frac_below_minus1")
+        out.append(Claim(f"S7.setting{setting}.eigenvalues", f"Sec. 7, {fig}", f"{label}: MSDL's eigenvalues are "
+                         "near or below -1 more often than MGDL's",
+                         {m: _msdl_query(setting, m, needs) for m in ("MSDL", "MGDL")}, _msdl_eig,
+                         reading=f"MSDL's fraction of tracked eigenvalues below -1 exceeds MGDL's (if equal: MSDL's "
+                                 f"smallest eigenvalue is lower and <= {NEAR})", values=("SEC7_TRACKED_LR",)))
+        out.append(Claim(f"S7.setting{setting}.oscillation", f"Sec. 7, {fig}", f"{label}: MSDL's training loss "
+                         "oscillates more than MGDL's",
+                         {m: _msdl_query(setting, m, ("frac_increases",)) for m in ("MSDL", "MGDL")},
+                         _more_oscillation("MSDL", "MGDL"),
+                         reading="MSDL's loss rises at a larger fraction of kept epochs", values=("SEC7_TRACKED_LR",)))
+        out.append(Claim(f"S7.setting{setting}.sensitivity", "Sec. 7, Figure 28", f"Setting {setting}: MSDL is more "
+                         "sensitive to the learning rate than MGDL",
+                         {m: Query(MSDL_TASKS, subject=f"setting{setting}", method=m, needs=("final_train_loss",))
+                          for m in ("MSDL", "MGDL")}, _msdl_sensitivity(setting),
+                         reading="on the common learning-rate grid, MSDL reaches the Sec. 5 loss threshold at fewer "
+                                 "learning rates than MGDL", values=("SEC5_THRESHOLDS",)))
+    return out
