@@ -93,9 +93,9 @@ DIFFERENCES: tuple[Difference, ...] = (
         "Tables 2-3, Sec. 6 denoising"),
     Difference(
         "early-stopping", "Stopping rule (Table 1, Figure 15)",
-        "Every 10 epochs the validation loss is recorded; every 200 epochs the mean of the last 20 records is "
-        "compared with the previous mean and training stops when the relative change is below 1e-4 (Table 1) or "
-        "1e-6 (Figure 15). The paper does not mention it.",
+        "The validation loss is recorded every few epochs; the mean of the last records is compared with the "
+        "previous mean and training stops when the relative change is small (values.SEC4_EARLY_STOP for Table 1, "
+        "values.SEC5_IMAGE_EARLY_STOP for Figure 15). The paper does not mention it.",
         "No early stopping: every run trains for the profile's epochs (training.loop.train).",
         "Where their rule fired, their runs are shorter than ours; ours may train longer (higher train PSNR, "
         "test PSNR either way).", "Table 1, Figure 15"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 PAPER = "paper"
 AUTHORS_CODE = "authors' code"
+BOOK = "this book"  # a choice of the book, not a value of the paper or of the authors' code
 
 # ---------------------------------------------------------------------------------------------------------------
 # Section 4, Tables 1-3
@@ -56,6 +57,11 @@ SEC4_REGRESSION_EPOCHS = 10_000       # authors' code: Adam epochs per SGDL mode
 SEC4_REGRESSION_LR = 1e-3             # authors' code: Adam learning rate of Table 1
 SEC4_RESTORATION_EPOCHS = 20_000      # authors' code: Adam epochs per model / grade (Tables 2-3)
 SEC4_ROF_ALPHA = 0.99                 # authors' code: relaxation alpha of the prox step (20)
+# authors' code (Table 1 and Fig. 15 scripts), not in the paper: the validation loss is recorded every
+# "record_every" epochs; every record_every * window epochs the mean of the last "window" records is compared with
+# the previous mean and training stops when the relative change is below "rel_change".
+SEC4_EARLY_STOP = {"record_every": 10, "window": 20, "rel_change": 1e-4}   # Table 1 scripts
+SEC5_IMAGE_EARLY_STOP = {"record_every": 10, "window": 20, "rel_change": 1e-6}  # Figure 15 scripts
 
 # ---------------------------------------------------------------------------------------------------------------
 # Section 5, Figures 1 and 15 (learning rate)
@@ -159,6 +165,9 @@ SOURCES = {
     "SEC4_REGRESSION_LR": (AUTHORS_CODE, "Table 1 scripts (Adam)"),
     "SEC4_RESTORATION_EPOCHS": (AUTHORS_CODE, "Tables 2-3 scripts"),
     "SEC4_ROF_ALPHA": (AUTHORS_CODE, "Tables 2-3 scripts, prox step (20)"),
+    "SEC4_PSNR_TOLERANCE_DB": (BOOK, "tolerance of the book's checks against Tables 1-3"),
+    "SEC4_EARLY_STOP": (AUTHORS_CODE, "Table 1 scripts (smoothed validation loss; not in the paper)"),
+    "SEC5_IMAGE_EARLY_STOP": (AUTHORS_CODE, "Figure 15 scripts (smoothed validation loss; not in the paper)"),
     "SEC5_KAPPAS": (PAPER, "Sec. 5, eq. (5) (setting 1 corrected from the authors' code)"),
     "SEC5_N_TRAIN": (PAPER, "Sec. 5"),
     "SEC5_N_VAL": (PAPER, "Sec. 5 (authors' code: 1024)"),

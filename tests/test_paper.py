@@ -1,0 +1,266 @@
+"""mgdlcore.paper: values, claims (verdicts from hand-made records) and deviations."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mgdlcore.experiments.config import ExperimentConfig
+from mgdlcore.experiments.records import make_record, write_record
+from mgdlcore.paper import claims as C
+from mgdlcore.paper import deviations, values
+from mgdlcore.paper.claims.base import subject_of
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rec(profile="paper", seed=0, key=None, **fields):
+    """A dict shaped like Record.data: config fields and metrics split by the names below."""
+    metric_names = {"psnr_train", "psnr_test", "psnr", "final_train_loss", "final_val_loss", "diverged", "eig_min",
+                    "eig_max", "frac_below_minus1", "frac_increases", "psnr_test_tail_min", "psnr_test_tail_max"}
+    config = {k: v for k, v in fields.items() if k not in metric_names and k != "series"}
+    config["seed"] = seed
+    metrics = {k: v for k, v in fields.items() if k in metric_names}
+    metrics.setdefault("diverged", False)
+    key = key or f"{profile}-{seed}-" + "-".join(f"{k}{v}" for k, v in sorted(config.items()))
+    return {"key": key, "config": config, "metrics": metrics, "series": fields.get("series", {}),
+            "provenance": {"commit": "abcdef0123", "dirty": False, "device": "cpu"}, "profile": profile}
+
+
+def t1_records(image="cameraman", sgdl=24.79, mgdl=25.21, profile="paper", seed=0):
+    tr = values.TABLE1[image]
+    return [rec(profile, seed, task="regression", image=image, method="SGDL", psnr_train=tr["SGDL"][0], psnr_test=sgdl),
+            rec(profile, seed, task="regression", image=image, method="MGDL", psnr_train=tr["MGDL"][0], psnr_test=mgdl)]
+
+
+# ------------------------------------------------------------------------------------------------- values
+
+def test_gain_ranges_follow_from_the_tables():
+    gains = {"regression": [r["MGDL"][1] - r["SGDL"][1] for r in values.TABLE1.values()],
+             "denoising": [r["MGDL"][lv] - r["SGDL"][lv] for r in values.TABLE2.values() for lv in r["SGDL"]],
+             "deblurring": [r["MGDL"][lv] - r["SGDL"][lv] for r in values.TABLE3.values() for lv in r["SGDL"]]}
+    for task, g in gains.items():
+        assert (round(min(g), 2), round(max(g), 2)) == values.SEC4_GAIN_RANGES[task], task
+
+
+def test_every_value_has_a_source_and_intervals_agree_with_thresholds():
+    public = {n for n in dir(values) if n.isupper() and n not in ("PAPER", "AUTHORS_CODE", "BOOK", "SOURCES")}
+    assert public == set(values.SOURCES)
+    for (setting, _), spec in values.SEC5_INTERVALS.items():
+        assert spec["threshold"] == values.SEC5_THRESHOLDS[setting]
+    assert set(values.SEC7_TRACKED_LR) == {(s, m) for s in (1, 2) for m in ("MSDL", "MGDL")}
+    assert len({k for k in values.SEC6_LEARNING_RATES}) == 14
+
+
+# ------------------------------------------------------------------------------------------------- claims
+
+def test_table1_gain_confirmed_refuted_and_undecided():
+    c = C.claim("T1.cameraman.gain")
+    assert c.evaluate(records=t1_records()).status == "confirmed"
+    assert c.evaluate(records=t1_records(sgdl=26.0, mgdl=25.0)).status == "refuted"
+    v = c.evaluate(records=t1_records()[:1])
+    assert v.status == "undecided" and "no paper-profile record" in v.reason and "MGDL" in v.reason
+
+
+def test_table1_values_within_tolerance():
+    c = C.claim("T1.cameraman.values")
+    assert c.evaluate(records=t1_records(sgdl=24.79 + 0.4, mgdl=25.21 - 0.4)).status == "confirmed"
+    v = c.evaluate(records=t1_records(mgdl=25.21 - 0.6))
+    assert v.status == "refuted" and "-0.60" in v.evidence
+
+
+def test_missing_metric_is_undecided_not_a_verdict():
+    recs = t1_records()
+    del recs[1]["metrics"]["psnr_test"]
+    v = C.claim("T1.cameraman.gain").evaluate(records=recs)
+    assert v.status == "undecided" and "psnr_test" in v.reason
+
+
+def test_cpu_records_give_an_indication_never_a_paper_verdict():
+    c = C.claim("T1.cameraman.gain")
+    cpu = t1_records(profile="cpu")
+    v = c.evaluate(records=cpu, profile="cpu")
+    assert v.status == "holds" and v.is_indication and "cpu profile" in v.label
+    assert c.evaluate(records=cpu, profile="paper").status == "undecided"
+    assert c.evaluate(records=t1_records(sgdl=30, profile="smoke"), profile="smoke").status == "fails"
+    for claim in C.CLAIMS:
+        assert claim.evaluate(records=cpu, profile="cpu").status in C.INDICATIONS
+
+
+def test_seeds_are_counted():
+    recs = t1_records(seed=0) + t1_records(seed=1, sgdl=26.0, mgdl=25.0) + t1_records(seed=2)
+    v = C.claim("T1.cameraman.gain").evaluate(records=recs)
+    assert v.status == "refuted" and "holds in 2 of 3 seeds" in v.evidence
+
+
+def test_table2_by_level():
+    def recs(mgdl_shift=0.0, drop=None):
+        out = []
+        for m in ("SGDL", "MGDL"):
+            for lv, p in values.TABLE2["butterfly"][m].items():
+                if (m, lv) != drop:
+                    out.append(rec(task="denoising", image="butterfly", method=m, level=lv,
+                                   psnr=p + (mgdl_shift if m == "MGDL" else 0.0)))
+        return out
+    gain, match = C.claim("T2.butterfly.gain"), C.claim("T2.butterfly.values")
+    assert gain.evaluate(records=recs()).status == "confirmed"
+    assert match.evaluate(records=recs()).status == "confirmed"
+    assert gain.evaluate(records=recs(mgdl_shift=-1.0)).status == "refuted"    # MGDL below SGDL at sigma 40, 60
+    assert match.evaluate(records=recs(mgdl_shift=-1.0)).status == "refuted"
+    v = gain.evaluate(records=recs(drop=("MGDL", 30)))
+    assert v.status == "undecided" and "30" in v.reason
+
+
+def lr_recs(setting, method, losses, task="learning_rate"):
+    return [rec(task=task, target=f"setting{setting}", method=method, learning_rate=lr,
+                final_train_loss=None if loss is None else loss, diverged=loss is None)
+            for lr, loss in losses.items()]
+
+
+def test_sec5_interval_and_failure_claims():
+    good = {0.01: 5e-3, 0.03: 5e-4, 0.05: 4e-4, 0.08: 9e-4, 0.1: 2e-3, 0.3: 5e-2, 0.4: None, 0.5: None}
+    c = C.claim("S5.setting1.SGDL.interval")
+    assert c.evaluate(records=lr_recs(1, "SGDL", good)).status == "confirmed"
+    assert c.evaluate(records=lr_recs(1, "SGDL", {**good, 0.05: 2e-3})).status == "refuted"
+    v = c.evaluate(records=lr_recs(1, "SGDL", {0.001: 1.0, 0.5: None}))
+    assert v.status == "undecided" and "no learning rate of the grid" in v.reason
+    fails = C.claim("S5.setting1.SGDL.fails_above")
+    assert fails.evaluate(records=lr_recs(1, "SGDL", good)).status == "confirmed"
+    assert fails.evaluate(records=lr_recs(1, "SGDL", {**good, 0.4: 1e-4})).status == "refuted"
+    mgdl = {lr: 1e-4 for lr in good}
+    broader = C.claim("S5.setting1.broader")
+    assert broader.evaluate(records=lr_recs(1, "SGDL", good) + lr_recs(1, "MGDL", mgdl)).status == "confirmed"
+    assert broader.evaluate(records=lr_recs(1, "SGDL", good) + lr_recs(1, "MGDL", good)).status == "refuted"
+
+
+def test_sec5_setting2_best_learning_rate():
+    c = C.claim("S5.setting2.SGDL.best")
+    losses = {0.003: 2e-2, 0.005: 8e-3, 0.006: 9e-3, 0.01: None}
+    assert c.evaluate(records=lr_recs(2, "SGDL", losses)).status == "confirmed"
+    assert c.evaluate(records=lr_recs(2, "SGDL", {**losses, 0.003: 1e-3})).status == "refuted"
+    assert c.evaluate(records=lr_recs(2, "SGDL", {0.003: 1.0})).status == "undecided"
+
+
+def eig(case, method, **metrics):
+    return rec(task="eigenvalues", case=case, method=method, **metrics)
+
+
+def test_sec6_eigenvalue_claims():
+    inside, sgdl = C.claim("S6.setting1.MGDL.inside"), C.claim("S6.setting1.SGDL.below")
+    recs = [eig("setting1", "SGDL", eig_min=-1.4), eig("setting1", "MGDL", eig_min=-0.7)]
+    assert inside.evaluate(records=recs).status == "confirmed"
+    assert sgdl.evaluate(records=recs).status == "confirmed"
+    bad = [eig("setting1", "SGDL", eig_min=-0.5), eig("setting1", "MGDL", eig_min=-1.18)]
+    assert inside.evaluate(records=bad).status == "refuted"
+    assert sgdl.evaluate(records=bad).status == "refuted"
+    # a record at another learning rate than the paper's figure is not used
+    other = [eig("setting1", "SGDL", eig_min=-1.4, learning_rate=0.5), eig("setting1", "MGDL", eig_min=-0.7)]
+    assert sgdl.evaluate(records=other).status == "undecided"
+
+
+def test_sec6_setting2_timing_reads_the_track():
+    c = C.claim("S6.setting2.SGDL.timing")
+    track = {"eigen_epochs": [0, 100_000, 190_000, 300_000, 700_000], "eig_min": [0.2, -0.5, -0.9, -0.99, -1.3]}
+    assert c.evaluate(records=[eig("setting2", "SGDL", eig_min=-1.3, series=track)]).status == "confirmed"
+    early = {**track, "eig_min": [0.2, -1.2, -0.9, -0.99, -1.3]}
+    assert c.evaluate(records=[eig("setting2", "SGDL", eig_min=-1.3, series=early)]).status == "refuted"
+    assert c.evaluate(records=[eig("setting2", "SGDL", eig_min=-1.3)]).status == "undecided"
+
+
+def test_sec7_msdl_claims():
+    def pair(f_msdl, f_mgdl, o_msdl=0.4, o_mgdl=0.1):
+        return [rec(task="msdl", target="setting1", method="MSDL", learning_rate=0.004, eig_min=-1.5,
+                    frac_below_minus1=f_msdl, frac_increases=o_msdl),
+                rec(task="msdl", target="setting1", method="MGDL", learning_rate=0.06, eig_min=-0.8,
+                    frac_below_minus1=f_mgdl, frac_increases=o_mgdl)]
+    e, o = C.claim("S7.setting1.eigenvalues"), C.claim("S7.setting1.oscillation")
+    assert e.evaluate(records=pair(0.3, 0.0)).status == "confirmed"
+    assert e.evaluate(records=pair(0.0, 0.2)).status == "refuted"
+    assert o.evaluate(records=pair(0.3, 0.0)).status == "confirmed"
+    assert o.evaluate(records=pair(0.3, 0.0, o_msdl=0.05)).status == "refuted"
+
+
+def test_subject_of_reads_the_config_fields():
+    assert subject_of({"case": "synthetic", "setting": 2}) == "setting2"
+    assert subject_of({"case": "setting1"}) == "setting1"
+    assert subject_of({"target": "synthetic-2"}) == "setting2"
+    assert subject_of({"case": "image", "image": "barbara"}) == "barbara"
+    assert subject_of({"image": "cameraman"}) == "cameraman"
+
+
+def test_evaluate_reads_record_files(tmp_path):
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True, kw_only=True)
+    class Cfg(ExperimentConfig):
+        KIND = "regression_test_paper"
+        TASKS = ("regression",)
+        task: str = "regression"
+        image: str = "cameraman"
+        method: str = "SGDL"
+
+        def subject(self):
+            return self.image
+
+    for method, value in (("SGDL", 24.0), ("MGDL", 25.0)):
+        cfg = Cfg(method=method)
+        r = make_record(cfg, metrics={"psnr_test": value, "psnr_train": 30.0, "diverged": False}, series={},
+                        arrays=[], provenance={"commit": "0" * 40, "dirty": False, "device": "cpu"}, profile="paper")
+        write_record(tmp_path, cfg, r)
+    v = C.claim("T1.cameraman.gain").evaluate(tmp_path, "paper")
+    assert v.status == "confirmed" and len(v.keys) == 2 and "commit 0000000" in v.provenance[0]
+    md = C.render_markdown("Table 1", results_dir=tmp_path, profile="paper")
+    assert "T1.cameraman.gain" in md and "**confirmed**" in md and "T2." not in md
+    assert "indication (cpu profile)" not in C.render_markdown(4, results_dir=tmp_path, profile="paper")
+
+
+def test_every_claim_is_well_formed():
+    ids = [c.id for c in C.CLAIMS]
+    assert len(ids) == len(set(ids))
+    for c in C.CLAIMS:
+        assert c.sec in (4, 5, 6, 7) and c.statement and c.queries
+        assert all(v in values.SOURCES for v in c.values), c.id
+        assert c.evaluate(records=[]).status == "undecided"
+    with pytest.raises(ValueError, match="unknown claim"):
+        C.claim("nope")
+
+
+# ------------------------------------------------------------------------------------------------- deviations
+
+def test_allowed_deviation():
+    assert deviations.allowed_deviation("table2", "butterfly", "MGDL", 30) is None
+    with pytest.raises(ValueError, match="unknown table"):
+        deviations.allowed_deviation("table9", "butterfly", "MGDL", 30)
+    with pytest.raises(ValueError, match="no image"):
+        deviations.allowed_deviation("table1", "lena", "MGDL")
+
+
+def test_allowed_deviation_is_honoured(monkeypatch):
+    entry = deviations.AllowedDeviation("table1", "cameraman", "MGDL", None, "a stated reason")
+    monkeypatch.setattr(deviations, "ALLOWED_DEVIATIONS", (entry,))
+    assert deviations.allowed_deviation("table1", "cameraman", "MGDL") == "a stated reason"
+    v = C.claim("T1.cameraman.values").evaluate(records=t1_records(mgdl=24.0))
+    assert v.status == "refuted" and "a stated reason" in v.evidence
+
+
+def test_differences_and_sources_are_complete():
+    ids = [d.id for d in deviations.DIFFERENCES]
+    assert len(ids) == len(set(ids))
+    for d in deviations.DIFFERENCES:
+        assert d.authors and d.ours and d.effect
+    srcs = deviations.settings_by_source()
+    assert {s.source for s in srcs} == {values.PAPER, values.AUTHORS_CODE, values.BOOK}
+    assert any(s.name == "SEC6_DENOISING_PENALTIES" and s.source == values.AUTHORS_CODE for s in srcs)
+
+
+# ------------------------------------------------------------------------------------------------- one place
+
+def _files_with(text: str) -> list[str]:
+    out = subprocess.run(["git", "grep", "-l", "-F", text, "--", "mgdlcore", "chapters"], cwd=REPO,
+                         capture_output=True, text=True)
+    return sorted(out.stdout.split())
+
+
+@pytest.mark.parametrize("value", ["25.21", "31.67", "38.24"])
+def test_paper_values_live_in_one_file(value):
+    assert _files_with(value) == ["mgdlcore/paper/values.py"]
