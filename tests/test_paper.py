@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 def rec(profile="paper", seed=0, key=None, **fields):
     """A dict shaped like Record.data: config fields and metrics split by the names below."""
     metric_names = {"psnr_train", "psnr_test", "psnr", "final_train_loss", "final_val_loss", "diverged", "eig_min",
-                    "eig_max", "frac_below_minus1", "frac_increases", "psnr_test_tail_min", "psnr_test_tail_max"}
+                    "eig_max", "min_eig", "frac_below_minus1", "frac_increases", "psnr_test_tail_min", "psnr_test_tail_max"}
     config = {k: v for k, v in fields.items() if k not in metric_names and k != "series"}
     config["seed"] = seed
     metrics = {k: v for k, v in fields.items() if k in metric_names}
@@ -160,11 +160,38 @@ def test_sec6_eigenvalue_claims():
 
 def test_sec6_setting2_timing_reads_the_track():
     c = C.claim("S6.setting2.SGDL.timing")
-    track = {"eigen_epochs": [0, 100_000, 190_000, 300_000, 700_000], "eig_min": [0.2, -0.5, -0.9, -0.99, -1.3]}
-    assert c.evaluate(records=[eig("setting2", "SGDL", eig_min=-1.3, series=track)]).status == "confirmed"
-    early = {**track, "eig_min": [0.2, -1.2, -0.9, -0.99, -1.3]}
+    epochs = [0, 100_000, 190_000, 300_000, 700_000]
+
+    def track(mins):   # the eigenvalues kind's series: one grade, rows of the k smallest eigenvalues
+        return {"grades": [{"epochs": epochs, "smallest": [[m, m + 0.1] for m in mins]}]}
+    good = track([0.2, -0.5, -0.9, -0.99, -1.3])
+    assert c.evaluate(records=[eig("setting2", "SGDL", eig_min=-1.3, series=good)]).status == "confirmed"
+    early = track([0.2, -1.2, -0.9, -0.99, -1.3])
     assert c.evaluate(records=[eig("setting2", "SGDL", eig_min=-1.3, series=early)]).status == "refuted"
     assert c.evaluate(records=[eig("setting2", "SGDL", eig_min=-1.3)]).status == "undecided"
+    gd = {"grades": [{"eig_epochs": epochs, "eig_min": [[m] for m in [0.2, -0.5, -0.9, -0.99, -1.3]]}]}
+    assert c.evaluate(records=[rec(task="eigenvalues", case="synthetic", setting=2, method="SGDL", min_eig=-1.3,
+                                   series=gd)]).status == "confirmed"
+
+
+def test_metric_names_of_both_kinds_are_read():
+    c = C.claim("S6.setting1.MGDL.inside")
+    recs = [rec(task="eigenvalues", case="synthetic", setting=1, method=m, learning_rate=lr, min_eig=v)
+            for m, lr, v in (("SGDL", 0.08, -1.4), ("MGDL", 0.06, -0.7))]
+    assert c.evaluate(records=recs).status == "confirmed"
+    recs[1]["metrics"]["min_eig"] = -1.2
+    assert c.evaluate(records=recs).status == "refuted"
+    stopped = [dict(r, config={**r["config"], "stop_below": -0.95}) for r in recs]
+    assert c.evaluate(records=stopped).status == "undecided"   # the authors' stop rule is not the claim's run
+
+
+def test_replicates_by_phases_are_not_mixed():
+    good = {0.03: 5e-4, 0.05: 4e-4, 0.08: 9e-4}
+    a = lr_recs(1, "SGDL", good)
+    b = [dict(r, config={**r["config"], "phases": [1.0, 2.0, 3.0]}, key=r["key"] + "p") for r in
+         lr_recs(1, "SGDL", {**good, 0.05: 2e-3})]
+    v = C.claim("S5.setting1.SGDL.interval").evaluate(records=a + b)
+    assert v.status == "refuted" and "holds in 1 of 2 seeds" in v.evidence
 
 
 def test_sec7_msdl_claims():

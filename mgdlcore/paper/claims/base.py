@@ -49,8 +49,10 @@ def subject_of(config: Mapping) -> str | None:
             return f"setting{m.group(1)}"
         if case == "synthetic" and config.get("setting") in (1, 2):
             return f"setting{config['setting']}"
-        if case in ("image", "image_full") and config.get("image"):
+        if case == "image" and config.get("image"):
             return str(config["image"])
+        if case == "image_full" and config.get("image"):
+            return f"{config['image']}_full"
         return case
     setting = config.get("setting")
     if setting in (1, 2, "1", "2"):
@@ -184,7 +186,7 @@ class Claim:
             what = "; ".join(self.queries[n].describe() for n in missing)
             return Verdict(self.id, profile, "undecided", reason=f"no {profile}-profile record of {what}")
         for name, q in self.queries.items():
-            usable = [r for r in selection[name] if all(r.metrics.get(m) is not None or
+            usable = [r for r in selection[name] if all(metric_value(r, m) is not None or
                                                          (m != "diverged" and r.diverged) for m in q.needs)]
             if not usable:
                 return Verdict(self.id, profile, "undecided",
@@ -222,8 +224,15 @@ class Claim:
                        provenance=prov)
 
 
+REPLICATE_FIELDS = ("seed", "phase_seed", "phases", "noise_seed")
+
+
 def _seed(record: Record):
-    return record.config.get("seed")
+    """The replicate a record belongs to: its seed and, where the config has them, the data's random draws."""
+    c = record.config
+    extra = [f"{k} {tuple(c[k]) if isinstance(c[k], list) else c[k]}" for k in REPLICATE_FIELDS[1:]
+             if c.get(k) is not None and not (k in ("phase_seed", "noise_seed") and c[k] == 0)]
+    return ", ".join([str(c.get("seed"))] + extra)
 
 
 def _provenance(record: Record) -> str:
@@ -255,12 +264,59 @@ def load_pool(results_dir: str | Path | None) -> list[Record]:
 # helpers for predicates
 # ----------------------------------------------------------------------------------------------------------------
 
+# names the experiment kinds use for the same quantity (eigenvalues kind / gd_dynamics kind)
+ALIASES = {
+    "eig_min": ("eig_min", "min_eig"),
+    "frac_increases": ("frac_increases", "oscillation_frac_increases"),
+    "frac_below_minus1": ("frac_below_minus1", "frac_checks_le_minus1"),
+    "final_train_loss": ("final_train_loss",),
+}
+
+
+def metric_value(record: Record, name: str):
+    """The value of metric ``name`` under any of its aliases, or a derived one; None when absent."""
+    m = record.metrics
+    for alias in ALIASES.get(name, (name,)):
+        value = m.get(alias)
+        if value is not None:
+            return value
+    if name == "frac_below_minus1" and m.get("evals_with_le_minus1") is not None and m.get("n_evals"):
+        return m["evals_with_le_minus1"] / m["n_evals"]
+    return None
+
+
 def metric(record: Record, name: str) -> float:
     """A finite metric of ``record``; raises :class:`Undecided` when it is missing or not a number."""
-    value = record.metrics.get(name)
+    value = metric_value(record, name)
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Undecided(f"record {record.key[:10]} has no metric {name}")
     return float(value)
+
+
+def min_track(record: Record) -> list[tuple[int, float]]:
+    """(epoch, smallest eigenvalue of I - eta H) of the first model / grade of an eigenvalue-tracked record.
+
+    Reads ``series["grades"][0]`` as the eigenvalues kind writes it (``epochs``, ``smallest``) or as the gd_dynamics
+    kind does (``eig_epochs``, ``eig_min``: rows of the k smallest), or flat ``eigen_epochs`` / ``eig_min``.
+    """
+    grades = record.series.get("grades")
+    pairs = []
+    if isinstance(grades, list) and grades and isinstance(grades[0], dict):
+        g = grades[0]
+        for ek, vk in (("epochs", "smallest"), ("eig_epochs", "eig_min")):
+            if g.get(ek) and g.get(vk):
+                pairs = list(zip(g[ek], g[vk]))
+                break
+    elif record.series.get("eigen_epochs") and record.series.get("eig_min"):
+        pairs = list(zip(record.series["eigen_epochs"], record.series["eig_min"]))
+    out = []
+    for e, v in pairs:
+        v = min((x for x in v if x is not None), default=None) if isinstance(v, list) else v
+        if v is not None:
+            out.append((int(e), float(v)))
+    if not out:
+        raise Undecided(f"record {record.key[:10]} has no eigenvalue track")
+    return out
 
 
 def one(records: list[Record], what: str) -> Record:
