@@ -1,16 +1,14 @@
-import json
+"""The image-regression kind (Sec. 4, Table 1) on the engine."""
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio
 
 from mgdlcore.experiments import regression
-from mgdlcore.metrics import psnr
-from mgdlcore.experiments.regression import run_regression
-
-REQUIRED = ["task", "image", "method", "profile", "structure", "epochs", "learning_rate", "seed", "psnr_train",
-            "psnr_test", "diverged", "seconds", "device", "torch", "commit"]
+from mgdlcore.experiments.regression import RegressionConfig, make_config
+from mgdlcore.experiments.runner import run
 
 
 @pytest.fixture
@@ -22,58 +20,104 @@ def user_image(tmp_path):
     return str(path)
 
 
-def test_mgdl_record_and_reuse(tmp_path, user_image, monkeypatch):
-    out = tmp_path / "results"
-    run = run_regression(user_image, "MGDL", "smoke", device="cpu", results_dir=out, progress=False)
-    r = run.record
-    assert all(k in r for k in REQUIRED) and r["image"] == "waves" and r["structure"] == "32"
-    assert r["task"] == "regression" and r["profile"] == "smoke" and not r["diverged"]
-    assert [g["grade"] for g in r["psnr_per_grade"]] == [1, 2, 3, 4]
-    assert list(run.reconstructions) == ["grade 1", "grade 2", "grade 3", "grade 4"]
-    # the record's PSNR is the PSNR of its final reconstruction (eq. 34, all pixels)
+def small(image, method, **kw):
+    return make_config(image, method, "smoke", device="cpu", **kw)
+
+
+def test_mgdl_record_psnr_and_reuse(tmp_path, user_image, monkeypatch):
+    rec = run(small(user_image, "MGDL"), results_dir=tmp_path, profile="smoke", progress=False)
+    assert rec.config["image"] == "file:waves.png" and rec.config["structure"] == "32" and not rec.diverged
+    assert [g["grade"] for g in rec.series["psnr_per_grade"]] == [1, 2, 3, 4]
+    arrays = rec.arrays()
     clean = np.asarray(Image.open(user_image), dtype=np.float64) / 255
-    assert r["psnr_test"] == pytest.approx(psnr(clean, run.reconstructions["grade 4"]), abs=1e-9)
-    assert r["psnr_per_grade"][-1]["psnr_test"] == pytest.approx(r["psnr_test"])
-    files = sorted(p.suffix for p in (out / "regression").iterdir())
-    assert files == [".json", ".npz"]
-    # a second call reuses the record: no training happens
+    np.testing.assert_allclose(arrays["target"], clean, atol=1e-3)          # float16 storage
+    # the record's test PSNR is the PSNR of its final reconstruction over all pixels, eq. (34), checked with skimage
+    ref = peak_signal_noise_ratio(clean, arrays["grade 4"], data_range=1.0)
+    assert rec.metrics["psnr_test"] == pytest.approx(ref, abs=0.02)
+    assert rec.series["psnr_per_grade"][-1]["psnr_test"] == pytest.approx(rec.metrics["psnr_test"])
+    # MGDL's training PSNR cannot fall from grade 1 to grade 4 on this smooth image
+    assert rec.series["psnr_per_grade"][-1]["psnr_train"] > rec.series["psnr_per_grade"][0]["psnr_train"]
     monkeypatch.setattr(regression, "fit_mgdl", lambda *a, **k: pytest.fail("retrained"))
-    again = run_regression(user_image, "MGDL", "smoke", device="cpu", results_dir=out, progress=False)
-    assert again.record == json.loads(next((out / "regression").glob("*.json")).read_text())
-    np.testing.assert_allclose(again.reconstructions["grade 4"], run.reconstructions["grade 4"], atol=1e-3)
+    again = run(small(user_image, "MGDL"), results_dir=tmp_path, progress=False)
+    assert again.data == rec.data
 
 
-def test_sgdl_is_deterministic_on_cpu(user_image):
-    a = run_regression(user_image, "SGDL", "smoke", device="cpu", progress=False)
-    b = run_regression(user_image, "SGDL", "smoke", device="cpu", progress=False)
-    assert a.record["psnr_test"] == b.record["psnr_test"]
-    assert a.record["n_parameters"] == 116097
+@pytest.mark.parametrize("change", [dict(size=16), dict(epochs=30), dict(learning_rate=2e-3), dict(n_grades=2),
+                                    dict(seed=1), dict(init="he_normal"), dict(relu_prime_at_zero=1),
+                                    dict(eval_every=10)])
+def test_every_setting_changes_the_key(user_image, change):
+    assert small(user_image, "MGDL", **change).key != small(user_image, "MGDL").key
 
 
-def test_interpolation_reference_is_recomputed_not_stored(tmp_path, user_image):
-    first = run_regression(user_image, "bicubic", "smoke", results_dir=tmp_path, progress=False)
-    assert first.record["psnr_test"] > 20 and first.record["epochs"] == 0
-    assert [p.suffix for p in (tmp_path / "regression").iterdir()] == [".json"]
-    again = run_regression(user_image, "bicubic", "smoke", results_dir=tmp_path, progress=False)
-    assert again.record == json.loads(next((tmp_path / "regression").glob("*.json")).read_text())
-    assert again.record["psnr_test"] == first.record["psnr_test"]
-    np.testing.assert_array_equal(again.reconstructions["bicubic"], first.reconstructions["bicubic"])
+def test_n_grades_trains_that_many(tmp_path, user_image):
+    rec = run(small(user_image, "MGDL", n_grades=2), results_dir=tmp_path, progress=False)
+    assert [g["grade"] for g in rec.series["psnr_per_grade"]] == [1, 2]
+
+
+def test_user_file_is_labelled_apart_from_the_registry(tmp_path, user_image):
+    named = tmp_path / "cameraman.png"
+    named.write_bytes(open(user_image, "rb").read())
+    cfg = small(str(named), "bicubic")
+    assert cfg.image == "file:cameraman.png" and cfg.key != make_config("cameraman", "bicubic", "smoke").key
+    # a changed file is another experiment
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(named)
+    assert small(str(named), "bicubic").key != cfg.key
+
+
+def test_sgdl_is_deterministic_and_has_the_papers_size(user_image):
+    a = run(small(user_image, "SGDL"), progress=False)
+    b = run(small(user_image, "SGDL"), progress=False)
+    assert a.metrics["psnr_test"] == b.metrics["psnr_test"]
+    assert a.metrics["n_parameters"] == 116097                               # (28): 2*128+128 + 7*(128*128+128) + 129
+
+
+def test_interpolation_is_exact_on_training_pixels(tmp_path, user_image):
+    rec = run(small(user_image, "bicubic"), results_dir=tmp_path, progress=False)
+    assert rec.metrics["psnr_train"] > 100 and rec.config["epochs"] == 0 and rec.config["device"] == "cpu"
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"profile": "fast"}, "unknown profile 'fast'; accepted: paper, cpu, smoke"),
-    ({"method": "CNN"}, "unknown method 'CNN'; accepted: SGDL, MGDL"),
-    ({"image": "lena"}, "unknown image 'lena'"),
+    (dict(method="CNN"), "unknown method 'CNN'; accepted: SGDL, MGDL"),
+    (dict(n_grades=9), r"n_grades must be an integer in 1..4"),
+    (dict(n_grades=0), r"n_grades must be an integer in 1..4"),
+    (dict(n_grades=-1), r"n_grades must be an integer in 1..4"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(learning_rate=-1.0), "learning_rate must be a finite number > 0"),
+    (dict(size=8), "size must be an integer >= 16"),
+    (dict(structure="30"), r"structure \(30\) is not a 2-D-input MGDL structure"),
 ])
-def test_bad_input_writes_nothing(tmp_path, user_image, kwargs, match):
-    args = {"image": user_image, "method": "MGDL", "profile": "smoke", **kwargs}
+def test_bad_settings_fail_before_any_work(kwargs, match):
+    base = dict(image="cameraman", method="MGDL", structure="32", epochs=10, device="cpu")
+    with pytest.raises(ValueError, match=match) as err:
+        RegressionConfig(**{**base, **kwargs})
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("image, match", [("lena", "unknown image 'lena'"), ("file:x.png", "is a label, not a path")])
+def test_bad_image_fails_before_any_work(tmp_path, image, match):
     with pytest.raises(ValueError, match=match):
-        run_regression(args.pop("image"), args.pop("method"), args.pop("profile"), results_dir=tmp_path / "r")
-    assert not (tmp_path / "r").exists()
+        make_config(image, "MGDL", "smoke")
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (1, 1000)])
+def test_too_small_image_fails_before_training(tmp_path, shape):
+    path = tmp_path / "tiny.png"
+    Image.fromarray(np.full(shape, 128, np.uint8)).save(path)
+    with pytest.raises(ValueError, match="too small; each side must be >= 16"):
+        run(small(str(path), "MGDL"), results_dir=tmp_path / "r", progress=False)
+    assert not list((tmp_path / "r").rglob("*.json"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_cuda_without_gpu(tmp_path, user_image):
+def test_cuda_without_gpu_fails_in_one_line(user_image):
     with pytest.raises(ValueError, match="no CUDA GPU"):
-        run_regression(user_image, "SGDL", "smoke", device="cuda", results_dir=tmp_path / "r")
-    assert not (tmp_path / "r").exists()
+        make_config(user_image, "SGDL", "smoke", device="cuda")
+
+
+def test_profile_function_lists_table1():
+    cfgs = regression.configs("cpu", ["cameraman", "barbara"], seeds=(0, 1, 2), device="cpu")
+    labels = sorted((c.image, c.method, c.seed) for c in cfgs)
+    assert len(cfgs) == 2 * (2 * 3 + 2)          # networks per seed, interpolations once
+    assert ("cameraman", "MGDL", 2) in labels and ("cameraman", "bicubic", 0) in labels
+    assert {c.size for c in cfgs} == {128} and {c.epochs for c in cfgs if c.method == "SGDL"} == {3000}
+    assert make_config("walnut", "SGDL", "paper").structure == "29"

@@ -214,3 +214,24 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
     with _lock(record_path(results_dir, config)):
         rec, arrays = compute()
         return write_record(results_dir, config, rec, arrays)
+
+
+def run_many(configs, *, results_dir, profile: str, train: str = "missing", progress: bool = True
+             ) -> tuple[list[Record], dict[str, str]]:
+    """:func:`run` over ``configs``: the records, and ``{label: one-line reason}`` for each config without one.
+
+    A run that cannot be done (record unavailable with ``train="never"``, an image that cannot be fetched, a
+    failing computation) is reported, never silently dropped, and does not stop the others. Bad *settings* are
+    not caught here: configs are validated when they are built, before this is called.
+    """
+    if train != "never" and results_dir is not None:
+        check_writable(results_dir)
+    records, pending = [], {}
+    for config in configs:
+        try:
+            records.append(run(config, results_dir=results_dir, profile=profile, train=train, progress=progress))
+        except RecordUnavailable as exc:
+            pending[config.label()] = str(exc).split(": ", 1)[-1]
+        except (OSError, RuntimeError, ValueError) as exc:
+            pending[config.label()] = f"{type(exc).__name__}: {exc}"
+    return records, pending

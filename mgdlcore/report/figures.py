@@ -6,18 +6,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def plot_loss_history(record: dict, ax=None, *, label: str | None = None, color=None):
-    """Training loss against epoch; for MGDL the grades are laid end to end with dotted boundaries."""
+def plot_loss_history(record, ax=None, *, label: str | None = None, color=None):
+    """Training loss against epoch from a record's ``series["grades"]``; MGDL grades end to end, dotted boundaries."""
     ax = ax or plt.gca()
     offset = 0
-    for i, h in enumerate(record.get("history") or []):
+    for i, h in enumerate(record.series.get("grades") or []):
         epochs = np.asarray(h["loss_epochs"], float) + offset
         loss = np.array([np.nan if v is None else v for v in h["loss"]], float)
         ax.semilogy(epochs, loss, color=color, lw=0.8, label=label if i == 0 else None)
         if h.get("grade") and h["grade"] > 1:
             ax.axvline(offset, color="0.6", ls=":", lw=0.8)
         offset += (h["loss_epochs"][-1] + 1) if h["loss_epochs"] else 0
-    ax.set_xlabel("epoch (grades end to end)" if record.get("method") == "MGDL" else "epoch")
+    ax.set_xlabel("epoch (grades end to end)" if record.config.get("method") == "MGDL" else "epoch")
     ax.set_ylabel("training loss")
     return ax
 

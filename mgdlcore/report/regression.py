@@ -1,0 +1,178 @@
+"""Tables and figures of the image-regression chapter (Sec. 4, Table 1, Figures 5-6), drawn from records only."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..data.images import REGISTRY
+from ..experiments.records import Record
+from ..paper.values import TABLE1
+from .figures import plot_loss_history
+from .provenance import provenance_caption
+
+NETWORKS = ("SGDL", "MGDL")
+
+
+def by_image(records: Sequence[Record]) -> dict[str, dict[str, list[Record]]]:
+    """``{image: {method: [records, one per seed]}}`` in the order the records come."""
+    out: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        out[r.config["image"]][r.config["method"]].append(r)
+    return {im: dict(m) for im, m in out.items()}
+
+
+def display_name(image: str) -> str:
+    return REGISTRY[image].paper_name if image in REGISTRY else image
+
+
+def _stat(recs: list[Record], metric: str) -> tuple[float | None, float | None, int]:
+    vals = [r.metrics.get(metric) for r in recs]
+    vals = [v for v in vals if v is not None and math.isfinite(v)]
+    if not vals:
+        return None, None, 0
+    return float(np.mean(vals)), (float(np.std(vals, ddof=1)) if len(vals) > 1 else None), len(vals)
+
+
+def _fmt(mean, sd=None, nd=2) -> str:
+    if mean is None:
+        return "–"
+    return f"{mean:.{nd}f}" + (f" ± {sd:.{nd}f}" if sd is not None else "")
+
+
+def table1_markdown(records: Sequence[Record]) -> str:
+    """Table 1 in Markdown: our TrPSNR / TePSNR (final epoch) and TePSNR at the best validation epoch (mean ± sd
+    over seeds when there are several) beside the paper's; interpolation rows give the test PSNR."""
+    rows = ["| Image | Method | TrPSNR (ours) | TePSNR (ours) | TePSNR, best val. (ours) | TrPSNR (paper) | "
+            "TePSNR (paper) |", "|---|---|---|---|---|---|---|"]
+    for image, methods in by_image(records).items():
+        for method, recs in methods.items():
+            paper = TABLE1.get(image, {}).get(method, (None, None))
+            diverged = sum(r.diverged for r in recs)
+            label = method + (f" ({diverged} of {len(recs)} diverged)" if diverged else "")
+            network = method in NETWORKS
+            train = _fmt(*_stat(recs, "psnr_train")[:2]) if network else "exact"
+            best = _fmt(*_stat(recs, "psnr_test_at_best_val")[:2]) if network else ""
+            rows.append(f"| {display_name(image)} | {label} | {train} | {_fmt(*_stat(recs, 'psnr_test')[:2])} | {best} | "
+                        f"{_fmt(paper[0])} | {_fmt(paper[1])} |")
+    return "\n".join(rows)
+
+
+def interpolation_markdown(records: Sequence[Record]) -> str:
+    """Test PSNR of bilinear / bicubic interpolation at the paper's native sizes beside the paper's Table-1 values."""
+    rows = ["| Image | size | bilinear | bicubic | SGDL (paper) | MGDL (paper) |", "|---|---|---|---|---|---|"]
+    for image, methods in by_image(records).items():
+        some = next(iter(methods.values()))[0]
+        size = f"{some.metrics['height']}x{some.metrics['width']}"
+        vals = {m: _fmt(_stat(methods[m], "psnr_test")[0]) if m in methods else "–" for m in ("bilinear", "bicubic")}
+        paper = TABLE1.get(image, {})
+        rows.append(f"| {display_name(image)} | {size} | {vals['bilinear']} | {vals['bicubic']} | "
+                    f"{_fmt(paper.get('SGDL', (None, None))[1])} | {_fmt(paper.get('MGDL', (None, None))[1])} |")
+    return "\n".join(rows)
+
+
+def gap_summary(records: Sequence[Record]) -> dict[str, float | int | None]:
+    """MGDL - SGDL and bicubic - MGDL test PSNR (means over seeds) over the images that have all three."""
+    gaps, bicubic = [], []
+    for methods in by_image(records).values():
+        if {"SGDL", "MGDL"} <= set(methods):
+            m, s = _stat(methods["MGDL"], "psnr_test")[0], _stat(methods["SGDL"], "psnr_test")[0]
+            if m is not None and s is not None:
+                gaps.append(m - s)
+            if "bicubic" in methods and m is not None:
+                bicubic.append(_stat(methods["bicubic"], "psnr_test")[0] - m)
+    return {"n_images": len(gaps), "gap_min": min(gaps) if gaps else None, "gap_max": max(gaps) if gaps else None,
+            "n_bicubic_wins": sum(d > 0 for d in bicubic), "bicubic_gap_max": max(bicubic) if bicubic else None}
+
+
+def loss_figure(records: Sequence[Record]):
+    """Training loss of SGDL and MGDL per image (seed of the first record), grades end to end (Figures 5-6)."""
+    images = [im for im, m in by_image(records).items() if {"SGDL", "MGDL"} <= set(m)]
+    fig, axes = plt.subplots(len(images), 2, figsize=(8.5, 2.3 * max(len(images), 1)), squeeze=False)
+    for row, image in zip(axes, images):
+        methods = by_image(records)[image]
+        for ax, method, color in zip(row, NETWORKS, ("C3", "C0")):
+            plot_loss_history(methods[method][0], ax, color=color)
+            ax.set_title(f"{display_name(image)}: {method}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def reconstruction_grid(records: Sequence[Record]):
+    """One row per image: the target, bicubic, SGDL and MGDL after each grade, titled with test PSNR (dB)."""
+    rows = []
+    for image, methods in by_image(records).items():
+        if not {"SGDL", "MGDL"} <= set(methods):
+            continue
+        first = next(iter(methods.values()))[0]
+        row = [(first.arrays()["target"], f"{display_name(image)}: target")]
+        for method in ("bicubic", "SGDL", "MGDL"):
+            if method not in methods:
+                continue
+            rec = methods[method][0]
+            arrays = rec.arrays()
+            if method == "MGDL":
+                row += [(arrays[f"grade {g['grade']}"], f"MGDL grade {g['grade']}: {_fmt(g.get('psnr_test'))}")
+                        for g in rec.series.get("psnr_per_grade", [])]
+            else:
+                row.append((arrays[method], f"{method}: {_fmt(rec.metrics.get('psnr_test'))}"))
+        rows.append(row)
+    ncols = max((len(r) for r in rows), default=1)
+    fig, axes = plt.subplots(max(len(rows), 1), ncols, figsize=(1.6 * ncols, 1.75 * max(len(rows), 1)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, row in enumerate(rows):
+        for c, (img, title) in enumerate(row):
+            axes[r, c].imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1)
+            axes[r, c].set_title(title, fontsize=7)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
+def paper_reference(images: Sequence[str]) -> dict[str, float]:
+    """The paper's Table-1 TrPSNR / TePSNR as ``{"image/method/metric": value}`` for the check of the paper profile."""
+    out = {}
+    for image in images:
+        for method, (tr, te) in TABLE1.get(image, {}).items():
+            out[f"{image}/{method}/psnr_train"], out[f"{image}/{method}/psnr_test"] = tr, te
+    return out
+
+
+def residual_figure(records: Sequence[Record]):
+    """RMS residual after each MGDL grade on the training pixels and on all pixels (from PSNR: 10^(-PSNR/20))."""
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 2.8))
+    for image, methods in by_image(records).items():
+        if "MGDL" not in methods:
+            continue
+        per_grade = methods["MGDL"][0].series.get("psnr_per_grade", [])
+        grades = [g["grade"] for g in per_grade]
+        for ax, key in zip(axes, ("psnr_train", "psnr_test")):
+            ax.semilogy(grades, [10 ** (-g[key] / 20) if g.get(key) is not None else np.nan for g in per_grade],
+                        "o-", label=display_name(image))
+    for ax, title in zip(axes, ("training pixels", "all pixels")):
+        ax.set_xlabel("grade")
+        ax.set_ylabel("RMS residual")
+        ax.set_title(title, fontsize=9)
+    axes[1].legend(fontsize=7, loc="upper right", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def check_values(records: Sequence[Record], metrics: Sequence[str] = ("psnr_train", "psnr_test")) -> dict[str, float]:
+    """``{"image/method/metric": value}`` (seed 0) for comparison with references."""
+    out = {}
+    for image, methods in by_image(records).items():
+        for method, recs in methods.items():
+            rec = next((r for r in recs if r.config["seed"] == 0), None)
+            for m in metrics:
+                if rec is not None and rec.metrics.get(m) is not None and not (m == "psnr_train" and method not in NETWORKS):
+                    out[f"{image}/{method}/{m}"] = round(float(rec.metrics[m]), 3)
+    return out
+
+
+__all__ = ["by_image", "check_values", "gap_summary", "interpolation_markdown", "loss_figure", "paper_reference",
+           "provenance_caption", "reconstruction_grid", "residual_figure", "table1_markdown"]
