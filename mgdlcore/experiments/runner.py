@@ -30,6 +30,7 @@ from .provenance import changed_modules, code_fingerprint, provenance
 from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
 
 TRAIN_MODES = ("missing", "never", "always")
+MAX_ARRAY_SIZE = 256 * 256   # arrays larger than this (native-size images) are not stored: results/ stays small
 
 
 @dataclass
@@ -206,8 +207,9 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
         t0 = time.perf_counter()
         out = kind.compute(config, ctx)
         seconds = time.perf_counter() - t0
-        return make_record(config, metrics=out.metrics, series=out.series, arrays=list(out.arrays),
-                           provenance=provenance(device, seconds=seconds, code=code), profile=profile), out.arrays
+        arrays = {k: v for k, v in out.arrays.items() if np.size(v) <= MAX_ARRAY_SIZE}
+        return make_record(config, metrics=out.metrics, series=out.series, arrays=list(arrays),
+                           provenance=provenance(device, seconds=seconds, code=code), profile=profile), arrays
 
     if results_dir is None:
         return compute()[0]
