@@ -161,3 +161,42 @@ class SettingSource:
 def settings_by_source() -> list[SettingSource]:
     """Every named value of ``mgdlcore.paper.values`` with its source (paper text or authors' code only)."""
     return [SettingSource(name, getattr(values, name), src, where) for name, (src, where) in values.SOURCES.items()]
+
+
+# ----------------------------------------------------------------------------------------------------- rendering
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_differences() -> str:
+    """:data:`DIFFERENCES` as a Markdown table."""
+    return _table(("topic", "the authors' code", "this book", "likely effect", "concerns"),
+                  [(d.topic, d.authors, d.ours, d.effect, d.applies_to) for d in DIFFERENCES])
+
+
+def render_allowed() -> str:
+    """:data:`ALLOWED_DEVIATIONS` as a Markdown table, or a sentence when there is none."""
+    if not ALLOWED_DEVIATIONS:
+        return "No deviation of a paper-profile result from the paper's values is allowed at present."
+    return _table(("table", "image", "method", "level", "reason"),
+                  [(d.table, d.image, d.method, "" if d.level is None else d.level, d.reason)
+                   for d in ALLOWED_DEVIATIONS])
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+def render_sources(source: str | None = None) -> str:
+    """The values the book uses with their source (paper text, authors' code, or the book), as a Markdown table."""
+    rows = [(f"`{s.name}`", _short(s.value), s.source, s.where) for s in settings_by_source()
+            if source is None or s.source == source]
+    return _table(("name in mgdlcore.paper.values", "value", "source", "where"), rows)

@@ -28,24 +28,39 @@ def verdicts(claims: list[Claim], results_dir: str | Path, profile: str = PAPER_
     return [c.evaluate(profile=profile, records=pool) for c in claims]
 
 
-def render_table(claims: list[Claim], results: list[Verdict]) -> str:
-    """A Markdown table: id, section, the paper's statement, our evidence with provenance, the verdict."""
-    rows = ["| claim | where | the paper's statement | our evidence | verdict |", "|---|---|---|---|---|"]
-    for c, v in zip(claims, results):
-        evidence = v.evidence or "—"
-        if v.provenance:
-            evidence += " (" + "; ".join(v.provenance) + ")"
-        rows.append(f"| `{c.id}` | {_cell(c.section)} | {_cell(c.statement)} | {_cell(evidence)} | "
-                    f"**{_cell(v.label)}** |")
+def _evidence(v: Verdict) -> str:
+    text = v.evidence or "—"
+    if v.provenance:
+        text += " (" + "; ".join(v.provenance) + ")"
+    return text
+
+
+def render_table(claims: list[Claim], results: list[Verdict], indications: list[Verdict] | None = None) -> str:
+    """A Markdown table: id, section, the paper's statement, our evidence with provenance, the verdict; with
+    ``indications`` (another profile's results) two more columns give that profile's evidence and indication."""
+    head = "| claim | where | the paper's statement | our evidence | verdict |"
+    if indications is not None:
+        prof = indications[0].profile if indications else "other"
+        head += f" {prof}-profile evidence | {prof}-profile indication |"
+    rows = [head, "|" + "---|" * head.count(" |")]
+    for i, (c, v) in enumerate(zip(claims, results)):
+        row = (f"| `{c.id}` | {_cell(c.section)} | {_cell(c.statement)} | {_cell(_evidence(v))} | "
+               f"**{_cell(v.label)}** |")
+        if indications is not None:
+            w = indications[i]
+            row += f" {_cell(_evidence(w))} | {_cell(w.label)} |"
+        rows.append(row)
     return "\n".join(rows)
 
 
 def render_markdown(section: int | str | None = None, results_dir: str | Path | None = None,
-                    profile: str = PAPER_PROFILE) -> str:
+                    profile: str = PAPER_PROFILE, *, indication_profile: str | None = None,
+                    indication_results_dir: str | Path | None = None) -> str:
     """The claims of ``section`` (all when None) with their verdicts from the records of ``profile``.
 
     ``results_dir`` None -> ``mgdlcore.report.paths.default_results_dir(profile)``. A profile other than
-    ``paper`` gives indications, labelled with the profile.
+    ``paper`` gives indications, labelled with the profile. ``indication_profile`` adds that profile's
+    indications as two more columns (its records from ``indication_results_dir``, default as above).
     """
     from ...report.paths import default_results_dir
     from . import CLAIMS
@@ -54,7 +69,11 @@ def render_markdown(section: int | str | None = None, results_dir: str | Path | 
     if not chosen:
         raise ValueError(f"no claim matches section {section!r}")
     results_dir = default_results_dir(profile) if results_dir is None else results_dir
-    return render_table(chosen, verdicts(chosen, results_dir, profile))
+    extra = None
+    if indication_profile is not None:
+        other = default_results_dir(indication_profile) if indication_results_dir is None else indication_results_dir
+        extra = verdicts(chosen, other, indication_profile)
+    return render_table(chosen, verdicts(chosen, results_dir, profile), extra)
 
 
 def summary(results: list[Verdict]) -> dict[str, int]:
