@@ -149,6 +149,15 @@ SEC5_AUTHOR_PHASES = {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# Sec. 6 settings the paper's text does not give (authors' eigenvalue scripts)
+# ---------------------------------------------------------------------------------------------------------------
+SEC6_SYNTHETIC_EPOCHS = 1_000_000   # Figs. 2, 16 axes; authors' code opt.epoch (per SGDL model / MGDL grade)
+SEC6_IMAGE_EPOCHS = 500_000         # authors' code: image eigenvalue runs (Figs. 3, 18-20), eigenvalues every 10^4
+SEC6_DENOISING_EPOCHS = 100_000     # authors' code: denoising eigenvalue runs (Figs. 21-24)
+SEC6_DENOISING_TRACK_EVERY = {"SGDL": 2_000, "MGDL": 5_000}  # authors' code: eigenvalue interval, denoising
+SEC6_AUTHORS_STOP_BELOW = -0.95     # authors' MGDL image script: a grade stops once its smallest eigenvalue < this
+
+# ---------------------------------------------------------------------------------------------------------------
 # Where each value comes from: name -> (source, location)
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -194,6 +203,11 @@ SOURCES = {
     "SEC6_SETTING2_SGDL_STABLE_UNTIL": (PAPER, "Sec. 6, Figure 16"),
     "SEC6_SETTING2_SGDL_STRONGER_AFTER": (PAPER, "Sec. 6, Figure 16"),
     "SEC6_SETTING1_SGDL_MODERATE_UNTIL": (PAPER, "Sec. 6, Figure 2"),
+    "SEC6_SYNTHETIC_EPOCHS": (PAPER, "Sec. 6, Figure 2 ('up to 10^6 epochs')"),
+    "SEC6_IMAGE_EPOCHS": (AUTHORS_CODE, "image eigenvalue scripts"),
+    "SEC6_DENOISING_EPOCHS": (AUTHORS_CODE, "denoising eigenvalue scripts"),
+    "SEC6_DENOISING_TRACK_EVERY": (AUTHORS_CODE, "denoising eigenvalue scripts"),
+    "SEC6_AUTHORS_STOP_BELOW": (AUTHORS_CODE, "MGDL image eigenvalue script (not in the paper)"),
     "SEC7_TRACKED_LR": (PAPER, "captions of Figures 25-26"),
     "SEC7_MSDL_SCALES": (PAPER, "Appendix D"),
     "SEC7_MSDL_SUBNET": (PAPER, "Appendix D"),
