@@ -58,7 +58,8 @@ DIFFERENCES: tuple[Difference, ...] = (
         "synthetic-phases", "Phases of eq. (5) (Secs. 5-7)",
         "jax.random.uniform(PRNGKey(0), (k,), 0, 2 pi); values under JAX's legacy and partitionable threefry in "
         "values.SEC5_AUTHOR_PHASES.",
-        "numpy default_rng(phase_seed) phases (data.synthetic.phases_for), recorded with every run.",
+        "By default numpy default_rng(phase_seed) phases (data.synthetic.phases_for); a run may instead be given "
+        "the authors' phases (config field phases of the gd_dynamics kind). Phases are recorded with every run.",
         "A different target function: loss levels, thresholds met and learning-rate intervals can move.",
         "Secs. 5-7"),
     Difference(
@@ -83,7 +84,7 @@ DIFFERENCES: tuple[Difference, ...] = (
     Difference(
         "noise-realisation", "Noise of the observed images (Tables 2-3)",
         "noise_level * jax.random.normal(PRNGKey(0), shape), no clipping.",
-        "numpy default_rng(noise_seed).standard_normal(shape) * sigma/255, no clipping (restoration.degrade).",
+        "numpy default_rng(noise_seed).standard_normal(shape) * sigma/255, no clipping (physics.noise.degrade).",
         "Same law, different realisation: the observed PSNR and the restored PSNR move by a few hundredths to "
         "tenths of a dB.", "Tables 2-3, Sec. 6 denoising"),
     Difference(
