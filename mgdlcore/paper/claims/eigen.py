@@ -10,14 +10,14 @@ construction.
 
 from __future__ import annotations
 
-from ..values import (SEC5_THRESHOLDS, SEC6_DENOISING_CASES, SEC6_IMAGES, SEC6_LEARNING_RATES,
+from ..values import (SEC5_THRESHOLDS, SEC6_AUTHORS_STOP_BELOW, SEC6_DENOISING_CASES, SEC6_IMAGES, SEC6_LEARNING_RATES,
                       SEC6_SETTING2_SGDL_STABLE_UNTIL, SEC6_STABLE_INTERVAL, SEC7_TRACKED_LR)
 from .base import Claim, Finding, Query, Undecided, fmt, metric, min_track, one
 from .learning_rate import _below
 
 EIG_TASKS = ("eigenvalues",)
 MSDL_TASKS = ("msdl", "eigenvalues", "learning_rate")
-NEAR = -0.95    # our reading of "near -1" (the authors' own MGDL stop rule uses the same bound)
+NEAR = SEC6_AUTHORS_STOP_BELOW    # our reading of "near -1": the bound of the authors' own MGDL stop rule
 LOWER = SEC6_STABLE_INTERVAL[0]
 
 
