@@ -49,3 +49,14 @@ def test_seeds_are_recorded_and_reproducible():
 def test_unknown_setting_is_one_line_error():
     with pytest.raises(ValueError, match="accepted: 1, 2"):
         synthetic_data(3)
+
+
+def test_given_phases_replace_the_seeded_ones():
+    d = synthetic_data(1, phases=(6.065293, 1.977203, 3.977444))
+    assert d.phases == (6.065293, 1.977203, 3.977444) and d.phases != phases_for(1, 0)
+    np.testing.assert_allclose(d.y_train[:, 0].double().numpy(),
+                               target_function(np.linspace(0, 1, 1024), d.kappa, d.phases), atol=1e-6)
+    with pytest.raises(ValueError, match="setting 2 needs 5 finite phases"):
+        synthetic_data(2, phases=(0.1, 0.2, 0.3))
+    with pytest.raises(ValueError, match="setting 1 needs 3 finite phases"):
+        synthetic_data(1, phases=(0.1, float("nan"), 0.3))

@@ -2,9 +2,9 @@
 
 Setting 1: ``kappa = (1, 5.5, 10)`` (the authors' ``np.linspace(1, 10, 3)``; the paper's text prints
 "[1, 5, 5, 10]", a typesetting slip for 1, 5.5, 10). Setting 2: ``kappa = (1, 8.25, 15.5, 22.75, 30)``.
-Phases ``phi_j ~ U(0, 2 pi)`` are drawn from ``numpy.random.default_rng(phase_seed)``; the authors drew them with
-JAX's ``PRNGKey(0)``, which numpy cannot reproduce, so the phases differ from theirs but are recorded with every
-run. Training: 1024 equally spaced points on [0, 1], both ends included (``x = 0`` is a training point).
+Phases ``phi_j ~ U(0, 2 pi)`` are drawn from ``numpy.random.default_rng(phase_seed)``, or given explicitly
+(``phases``, e.g. the values the authors' ``jax.random.uniform(PRNGKey(0), ...)`` produced, which numpy cannot draw);
+they are recorded with every run. Training: 1024 equally spaced points on [0, 1], both ends included (``x = 0`` is a training point).
 Validation: 1000 points drawn uniformly from [0, 1] with ``default_rng(val_seed)``. Inputs and targets are
 column tensors of shape (N, 1).
 """
@@ -63,11 +63,26 @@ def _kappa(setting: int) -> tuple[float, ...]:
     return KAPPAS[setting]
 
 
-def synthetic_data(setting: int, *, phase_seed: int = 0, val_seed: int = 1,
-                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> SyntheticData:
-    """Training (1024 equispaced points on [0, 1]) and validation (1000 uniform points) sets of eq. (5)."""
+def check_phases(setting: int, phases) -> tuple[float, ...]:
+    """``phases`` as a tuple of floats, one per frequency of ``setting``; a one-line ValueError otherwise."""
     kappa = _kappa(setting)
-    phases = phases_for(setting, phase_seed)
+    try:
+        out = tuple(float(p) for p in phases)
+    except (TypeError, ValueError):
+        raise ValueError(f"phases must be a sequence of numbers, got {phases!r}") from None
+    if len(out) != len(kappa) or not all(np.isfinite(out)):
+        raise ValueError(f"setting {setting} needs {len(kappa)} finite phases, got {phases!r}")
+    return out
+
+
+def synthetic_data(setting: int, *, phase_seed: int = 0, phases=None, val_seed: int = 1,
+                   device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> SyntheticData:
+    """Training (1024 equispaced points on [0, 1]) and validation (1000 uniform points) sets of eq. (5).
+
+    ``phases`` (one per frequency) replaces the phases drawn with ``phase_seed``.
+    """
+    kappa = _kappa(setting)
+    phases = phases_for(setting, phase_seed) if phases is None else check_phases(setting, phases)
     x_train = np.linspace(0.0, 1.0, N_TRAIN)
     x_val = np.random.default_rng(val_seed).uniform(0.0, 1.0, size=N_VAL)
 

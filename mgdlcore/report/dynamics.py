@@ -1,0 +1,243 @@
+"""Figures and tables of chapters 05 (Sec. 5, Figures 1 and 15) and 07 (Sec. 7, Figures 25-28), from records only.
+
+Every function here reads ``gd_dynamics`` records (``experiments.records.Record``); none trains. Tables carry the
+profile, device, seed and commit of the records they show; the paper's values are passed in by the caller (from
+``mgdlcore.paper.values``) and shown beside ours, never compared here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Iterable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..analysis.intervals import (best_run, final_values, first_diverged_lr, format_interval, largest_stable_lr,
+                                  lr_interval)
+from ..data.synthetic import target_function
+
+DIVERGED_MARK = "x"
+
+
+# ------------------------------------------------------------------------------------------------ grouping
+def group(records: Iterable, *fields: str) -> dict[tuple, list]:
+    """Records by the values of config ``fields`` (in first-seen order), each list sorted by learning rate."""
+    out: dict[tuple, list] = {}
+    for r in records:
+        out.setdefault(tuple(r.config[f] for f in fields), []).append(r)
+    return {k: sorted(v, key=lambda r: r.config["learning_rate"]) for k, v in out.items()}
+
+
+def provenance_line(records: Iterable) -> str:
+    """The distinct ``profile, device, seed, commit`` lines of ``records``, joined by '; '."""
+    seen = []
+    for r in records:
+        text = r.provenance_text()
+        if text not in seen:
+            seen.append(text)
+    return "; ".join(seen) if seen else "no records"
+
+
+def _fmt(v, spec: str = ".3g") -> str:
+    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def _epochs_text(r) -> str:
+    c = r.config
+    return f"{c['epochs']:,} GD epochs per {'grade' if c['method'] == 'MGDL' else 'model'}"
+
+
+# ------------------------------------------------------------------------------------------------ tables
+def interval_table(sweeps: dict[tuple, list], thresholds: dict, paper: dict | None = None) -> str:
+    """Markdown: per ``(setting, method)`` sweep, the learning-rate interval whose final training loss is below
+    ``thresholds[setting]``, the paper's interval (``paper[(setting, method)]``, as in ``SEC5_INTERVALS``), the
+    largest learning rate without divergence, the first diverged one and the best run."""
+    rows = ["| setting | method | threshold | interval (ours) | interval (paper) | largest $\\eta$ without "
+            "divergence | first diverged $\\eta$ | best $\\eta$: final loss | epochs |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for (setting, method), recs in sweeps.items():
+        lrs, vals = final_values(recs)
+        thr = thresholds[setting]
+        p = (paper or {}).get((setting, method))
+        ptext = "–" if p is None else (format_interval(p["interval"]) if p.get("interval") else p.get("note") or "–")
+        if p is not None and p.get("interval") and p.get("note"):
+            ptext += f" ({p['note']})"
+        best = best_run(recs)
+        btext = "–" if best is None else f"{best['learning_rate']:g}: {best['final_train_loss']:.2e}"
+        rows.append(f"| {setting} | {method} ({recs[0].config['structure']}) | {thr:.3g} | "
+                    f"{format_interval(lr_interval(lrs, vals, thr))} | {ptext} | {_fmt(largest_stable_lr(recs), 'g')} "
+                    f"| {_fmt(first_diverged_lr(recs), 'g')} | {btext} | {_epochs_text(recs[0])} |")
+    return "\n".join(rows)
+
+
+def sweep_table(records: Sequence, *, keys: Sequence[str] = ("final_train_loss", "final_val_loss")) -> str:
+    """Markdown: one row per run (subject, method, learning rate, ``keys``, diverged and where, oscillation)."""
+    head = ["subject", "method", "$\\eta$", *keys, "diverged (epoch, grade)", "loss rose at (share of steps)"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in records:
+        m = r.metrics
+        where = (f"yes ({m.get('diverged_epoch')}, {m.get('diverged_grade') or '–'})" if m["diverged"] else "no")
+        rows.append(f"| {r.config.get('image') or 'setting%s' % r.config['setting']} | {r.config['method']} | "
+                    f"{r.config['learning_rate']:g} | " + " | ".join(_fmt(m.get(k)) for k in keys)
+                    + f" | {where} | {_fmt(m.get('frac_increases'), '.2f')} |")
+    return "\n".join(rows)
+
+
+def eigen_table(records: Sequence) -> str:
+    """Markdown: per tracked run, the lowest eigenvalue of ``I - eta H`` seen, most eigenvalues <= -1 at one check,
+    share of checks with the smallest <= -1, oscillation, final loss."""
+    rows = ["| setting | method | $\\eta$ | lowest eigenvalue | most eigenvalues $\\le -1$ at one check | "
+            "checks with smallest $\\le -1$ | loss rose at (share of steps) | final training loss | epochs |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        m = r.metrics
+        rows.append(f"| {r.config['setting']} | {r.config['method']} | {r.config['learning_rate']:g} | "
+                    f"{_fmt(m.get('eig_min'), '.3f')} | {_fmt(m.get('max_n_le_minus1'), 'd')} | "
+                    f"{_fmt(m.get('frac_below_minus1'), '.2f')} of {m.get('n_checks', 0)} | "
+                    f"{_fmt(m.get('frac_increases'), '.3f')} | {_fmt(m.get('final_train_loss'), '.3e')} | "
+                    f"{_epochs_text(r)}, eigenvalues every {r.config['track_every']:,} |")
+    return "\n".join(rows)
+
+
+def image_setting_text(record) -> str:
+    """How the image of ``record`` was prepared, in words."""
+    c, m = record.config, record.metrics
+    rule = {None: "native size", "subsample": f"subsampled (every s-th pixel) to {m['height']}x{m['width']}",
+            "antialias": f"resized with anti-aliasing to {m['height']}x{m['width']}"}[c["resample"]]
+    return f"{c['image']}: {rule}{', inverted (1 - f)' if c['invert'] else ''}"
+
+
+def pending_markdown(pending: Sequence[str]) -> str:
+    """The runs without a record (the book build reads committed records only), one per line, with the reason."""
+    if not pending:
+        return "All runs of this profile have a current record."
+    return (f"**Pending: {len(pending)} run(s) without a current record** (shown as missing in the figures):\n\n"
+            + "\n".join(f"- {p}" for p in pending))
+
+
+def claims_markdown(section: int, *, results_dir, profile: str) -> str:
+    """The verdicts of Section ``section``'s claims from ``mgdlcore.paper.claims`` where that module renders them;
+    otherwise a pointer (the verdicts are never decided here)."""
+    try:
+        claims = importlib.import_module(f"{__package__.rsplit('.', 1)[0]}.paper.claims")
+    except ModuleNotFoundError:
+        claims = None
+    render = getattr(claims, "render_markdown", None)
+    if render is None:
+        return "*The verdicts on the paper's claims of this section are not rendered yet (see the claims page).*"
+    return render(section=section, results_dir=results_dir, profile=profile)
+
+
+# ------------------------------------------------------------------------------------------------ references
+def reference_values(records: Iterable) -> dict[str, float | None]:
+    """The values a smoke reference fixes, by ``task/subject/method/eta[/tracked]/quantity``:
+    ``log10_loss`` (log10 of the final training loss; None: diverged), ``psnr_test`` (images) and ``eig_min``
+    (tracked runs), rounded to 4 decimals."""
+    out: dict[str, float | None] = {}
+    for r in records:
+        c, m = r.config, r.metrics
+        base = f"{c['task']}/{r.config.get('image') or 'setting%s' % c['setting']}/{c['method']}/" \
+               f"{c['learning_rate']:g}" + ("/tracked" if c.get("track_every") else "")
+        loss = m.get("final_train_loss")
+        out[f"{base}/log10_loss"] = None if m["diverged"] or not loss else round(math.log10(loss), 4)
+        if c.get("image"):
+            out[f"{base}/psnr_test"] = None if m.get("psnr_test") is None else round(m["psnr_test"], 4)
+        if c.get("track_every"):
+            out[f"{base}/eig_min"] = None if m.get("eig_min") is None else round(m["eig_min"], 4)
+    return out
+
+
+def check_reference(records: Iterable, reference: dict) -> list[str]:
+    """Problems of ``records`` against ``reference`` (``{"tolerance": {quantity: abs}, "values": {...}}``): a value
+    outside its tolerance, a divergence that disagrees, a reference value without a run, a run value without a
+    reference. Empty when everything agrees."""
+    got = reference_values(records)
+    tol, ref = reference["tolerance"], reference["values"]
+    bad = [f"{k}: no reference value" for k in got if k not in ref]
+    for k, want in ref.items():
+        if k not in got:
+            bad.append(f"{k}: no run")
+            continue
+        v, t = got[k], tol[k.rsplit("/", 1)[1]]
+        if (v is None) != (want is None):
+            bad.append(f"{k}: {v} vs reference {want} (one of them diverged)")
+        elif v is not None and abs(v - want) > t:
+            bad.append(f"{k}: {v:.4f} vs reference {want:.4f} (tolerance {t})")
+    return bad
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def plot_sweep(ax, records: Sequence, *, key: str = "final_train_loss", label: str = "", color=None,
+               log: bool = True, marker: str = "o"):
+    """``key`` against the learning rate (log x axis); a diverged run is drawn as 'x' on the top edge (NaN)."""
+    lrs, vals = final_values(records, key)
+    ax.plot(lrs, vals, marker=marker, color=color, label=label, lw=1, ms=4)
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        ax.plot(lrs[bad], np.full(bad.sum(), 1.03), DIVERGED_MARK, color=color, ms=7, mew=2, clip_on=False,
+                transform=ax.get_xaxis_transform(), label=f"{label} diverged (NaN)" if label else None)
+    ax.set_xscale("log")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("learning rate $\\eta$")
+    return ax
+
+
+def _grade_offsets(record) -> list[int]:
+    offs, total = [], 0
+    for g in record.series["grades"]:
+        offs.append(total)
+        total += g["epochs_run"]
+    return offs
+
+
+def plot_losses(ax, record, *, color=None, label: str | None = None):
+    """The training loss kept every ``loss_every`` epochs; MGDL grades end to end, dotted lines between grades."""
+    for g, off in zip(record.series["grades"], _grade_offsets(record)):
+        loss = np.array([np.nan if v is None else v for v in g["loss"]], float)
+        ax.semilogy(np.asarray(g["loss_epochs"], float) + off, loss, color=color, lw=0.7,
+                    label=label if off == 0 else None)
+        if off:
+            ax.axvline(off, color="0.6", ls=":", lw=0.8)
+    ax.set_xlabel("epoch (grades end to end)" if record.config["method"] == "MGDL" else "epoch")
+    ax.set_ylabel("training loss (1)")
+    return ax
+
+
+def plot_eigen_track(ax, record, k: int | None = None):
+    """The ``k`` smallest (solid) and largest (dashed) eigenvalues of ``I - eta H`` against the epoch; MGDL grades
+    end to end. Dotted lines at -1 and 1."""
+    for gi, (g, off) in enumerate(zip(record.series["grades"], _grade_offsets(record))):
+        ep = np.asarray(g["eig_epochs"], float) + off
+        mins, maxs = np.asarray(g["eig_min"], float), np.asarray(g["eig_max"], float)
+        kk = mins.shape[1] if mins.ndim == 2 else 0
+        for j in range(min(k or kk, kk)):
+            ax.plot(ep, mins[:, j], "-", color=f"C{j % 10}", lw=0.8, label=f"index {j}" if gi == 0 else None)
+            ax.plot(ep, maxs[:, j], "--", color=f"C{j % 10}", lw=0.8)
+        if off:
+            ax.axvline(off, color="0.6", ls=":", lw=0.8)
+    for y in (-1.0, 1.0):
+        ax.axhline(y, color="k", ls=":", lw=0.8)
+    ax.set_xlabel("epoch (grades end to end)" if record.config["method"] == "MGDL" else "epoch")
+    ax.set_ylabel("eigenvalues of $I-\\eta H$")
+    return ax
+
+
+def plot_prediction(ax, record, *, color=None, label: str | None = None, target: bool = False):
+    """A tracked synthetic run's final prediction on [0, 1] (and, with ``target``, the target of eq. (5))."""
+    arrays = record.arrays()
+    xs = np.linspace(0.0, 1.0, len(arrays["prediction"])) if "prediction" in arrays else np.linspace(0, 1, 1001)
+    if target:
+        ax.plot(xs, target_function(xs, record.series["kappa"], record.series["phases"]), color="k", lw=1.5,
+                label="target (5)")
+    if "prediction" in arrays:
+        ax.plot(xs, arrays["prediction"], color=color, lw=1, label=label)
+    ax.set_xlabel("x")
+    return ax
+
+
+def figure(nrows: int, ncols: int, *, width: float = 5.0, height: float = 3.4):
+    """A figure with an ``nrows x ncols`` grid of axes (always 2-D)."""
+    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
