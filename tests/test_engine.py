@@ -131,7 +131,7 @@ def test_stale_code_is_recomputed(tmp_path, monkeypatch):
 def test_lock_prevents_a_second_writer(tmp_path):
     path = record_path(tmp_path, ToyConfig())
     path.parent.mkdir(parents=True)
-    path.with_name(path.name + ".lock").write_text("123")
+    path.with_name(path.name + ".lock").write_text(f"{__import__('socket').gethostname()}:{os.getpid()}")
     with pytest.raises(RuntimeError, match="another process is computing this record"):
         run(ToyConfig(), results_dir=tmp_path)
     assert CALLS == [] and not path.exists()
@@ -203,3 +203,16 @@ def test_fingerprint_ignores_prose_but_not_code(tmp_path):
     # the regression code path: training loop and grades are on it, bookkeeping and other kinds are not
     assert {"training.loop", "training.grades", "models", "experiments.regression"} <= set(fp)
     assert not {"experiments.records", "experiments.runner", "paper.values"} & set(fp)
+
+
+def test_lock_of_a_dead_process_is_cleared(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    path = record_path(tmp_path, ToyConfig())
+    path.parent.mkdir(parents=True)
+    path.with_name(path.name + ".lock").write_text(f"{socket.gethostname()}:{dead.stdout.strip()}")
+    rec = run(ToyConfig(), results_dir=tmp_path)
+    assert CALLS == [2.0] and rec.path.is_file() and not path.with_name(path.name + ".lock").exists()

@@ -59,6 +59,19 @@ REGISTRY: dict[str, RegisteredImage] = {
 }
 
 
+# a copy of the images beside the repository (where the project's CI places it), used when $MGDL_DATA_DIR is unset
+SIBLING_DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "images"
+
+
+def local_data_dir() -> Path | None:
+    """Where local copies of the images are looked for first: ``$MGDL_DATA_DIR``, else ``../shared/data/images``
+    beside the repository when that folder exists, else None (download with pooch)."""
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    return SIBLING_DATA_DIR if SIBLING_DATA_DIR.is_dir() else None
+
+
 class ImageError(ValueError):
     """An image could not be found, verified or read."""
 
@@ -74,7 +87,7 @@ def fetch(name: str) -> Path:
     entry = REGISTRY[name]
     if entry.sha256 is None:
         warnings.warn(f"image {name!r} has no known sha256: its content is not verified", stacklevel=2)
-    data_dir = os.environ.get(DATA_DIR_ENV)
+    data_dir = local_data_dir()
     if data_dir:
         local = Path(data_dir) / entry.filename
         if local.is_file():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -136,17 +137,34 @@ def check_writable(results_dir: str | os.PathLike) -> Path:
     return root
 
 
+def _lock_is_stale(lock: Path) -> bool:
+    """A lock left by a process of this machine that no longer runs (killed mid-run) is stale."""
+    try:
+        host, pid = lock.read_text().split(":")
+        if host != socket.gethostname():
+            return False
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 @contextmanager
 def _lock(path: Path):
+    """Hold ``<record>.lock`` (created atomically) while computing a record: a second process gets a clear error."""
     lock = path.with_name(path.name + ".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
+    if lock.exists() and _lock_is_stale(lock):
+        lock.unlink(missing_ok=True)
     try:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         raise RuntimeError(f"another process is computing this record (lock file {lock.name}; remove it if no "
                            "process is running)") from None
     try:
-        os.write(fd, str(os.getpid()).encode())
+        os.write(fd, f"{socket.gethostname()}:{os.getpid()}".encode())
         os.close(fd)
         yield
     finally:

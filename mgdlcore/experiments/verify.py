@@ -14,7 +14,8 @@ Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists e
   prose or comments does not make a record stale; editing code does, even when the commit is an ancestor.
 
 ``--rerun N`` then re-executes the N cheapest valid records (by their recorded seconds; with ``--per-task`` the N
-cheapest of each task) with the current code in a temporary folder and fails when a metric moves beyond its
+cheapest of each task; ``--min-seconds S`` leaves out records that took less, such as instant classical
+references), each with the thread count it was made with, with the current code in a temporary folder and fails when a metric moves beyond its
 tolerance (absolute, per metric, declared by the kind; 1e-6 relative for metrics without one) or ``diverged``
 differs. A record from a dirty tree is accepted when its code fingerprint matches: the fingerprint, not the
 commit, says which code made it.
@@ -99,9 +100,13 @@ def compare_metrics(old: Record, new: Record) -> list[str]:
     return out
 
 
-def rerun(records: list[Record], n: int, *, per_task: bool = False) -> list[str]:
-    """Re-execute the ``n`` cheapest records (of each task with ``per_task``); problem lines."""
-    ranked = sorted(records, key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
+def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds: float = 0.0) -> list[str]:
+    """Re-execute the ``n`` cheapest records (of each task with ``per_task``) that took at least ``min_seconds``,
+    each with the thread count it was made with (float sums depend on it); problem lines."""
+    import torch
+
+    ranked = sorted((r for r in records if (r.provenance.get("seconds") or 0.0) >= min_seconds),
+                    key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
     if per_task:
         chosen, counts = [], {}
         for r in ranked:
@@ -115,11 +120,15 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False) -> list[str]
     with tempfile.TemporaryDirectory(prefix="mgdl-rerun-") as tmp:
         for rec in chosen:
             config = config_from_dict(rec.config)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(int(rec.provenance.get("threads") or threads))
             try:
                 new = run(config, results_dir=tmp, profile=rec.profile, train="always", progress=False)
             except Exception as exc:  # report and go on
                 lines.append(f"{rec.path.name}: rerun failed: {type(exc).__name__}: {exc}")
                 continue
+            finally:
+                torch.set_num_threads(threads)
             moved = compare_metrics(rec, new)
             status = "moved: " + "; ".join(moved) if moved else "reproduced"
             print(f"  rerun {config.label()} ({rec.provenance.get('seconds', 0):.1f} s recorded, "
@@ -135,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--results", default=None, help="records folder (default: the repository's results/)")
     v.add_argument("--rerun", type=int, default=0, metavar="N", help="re-execute the N cheapest valid records")
     v.add_argument("--per-task", action="store_true", help="with --rerun: the N cheapest of each task")
+    v.add_argument("--min-seconds", type=float, default=0.0,
+                   help="with --rerun: only records that took at least this long (skips instant references)")
     v.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="glob on the record's path below --results, e.g. 'regression/*' (repeatable)")
     return p
@@ -156,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(f"  PROBLEM {line}")
     if args.rerun:
-        problems += rerun(valid, args.rerun, per_task=args.per_task)
+        problems += rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds)
     if problems:
         print(f"verify failed: {len(problems)} problem(s)", file=sys.stderr)
         return 1

@@ -1,0 +1,38 @@
+# Two commands: `make book` builds the book from the committed records, `make test` runs every check.
+# Both create the virtual environment .venv and install the pinned requirements when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# the paper's images: $MGDL_DATA_DIR, else ../shared/data/images beside the repository, else downloaded on demand
+ifndef MGDL_DATA_DIR
+ifneq ($(wildcard ../shared/data/images),)
+export MGDL_DATA_DIR := $(abspath ../shared/data/images)
+endif
+endif
+
+.PHONY: book test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -e . --no-deps
+	touch $(STAMP)
+
+# the book reads committed records only: nothing is trained and no image is downloaded at build time
+book: $(STAMP)
+	MGDL_TRAIN=never $(BIN)/jupyter-book build . -W -n --keep-going
+
+# lint, unit tests, every chapter in the smoke profile (nbval) and its rerun line, then the committed records:
+# keys, ancestry and code fingerprints, and a rerun of the cheapest trained record of each task
+test: $(STAMP)
+	$(BIN)/ruff check .
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+	$(BIN)/mgdl-results verify --rerun 1 --per-task --min-seconds 1
+
+clean:
+	rm -rf _build runs
