@@ -6,8 +6,8 @@ import torch
 
 from mgdlcore.baselines.classical import classical_reference, select_parameter, tv_deconvolve
 from mgdlcore.metrics import psnr
+from mgdlcore.physics.noise import degrade
 from mgdlcore.physics.operators import ForwardDifference, GaussianBlur, Identity
-from mgdlcore.experiments.restoration import degrade
 
 
 def _blocks(h=29, w=23):
@@ -77,3 +77,11 @@ def test_classical_references_improve_on_corrupted_input():
         classical_reference("wiener", noisy, Identity(), noise_level=30)
     with pytest.raises(ValueError, match="accepted"):
         classical_reference("bm3d", noisy, Identity(), noise_level=30)
+
+
+def test_wiener_on_an_image_smaller_than_the_kernel_is_a_one_line_error():
+    small = _blocks(29, 23)
+    A = GaussianBlur(7)  # noqa: N806  (43 taps > 23 pixels)
+    with pytest.raises(ValueError, match="43-tap kernel") as err:
+        classical_reference("wiener", small, A, noise_level=3, clean=small)
+    assert "\n" not in str(err.value)

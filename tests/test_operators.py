@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from mgdlcore.physics.operators import ForwardDifference, GaussianBlur, Identity, gaussian_kernel
+from mgdlcore.physics.operators import ForwardDifference, GaussianBlur, Identity, gaussian_kernel, kernel_taps
 
 SHAPE = (37, 31)  # odd, non-square: catches height/width swaps
 
@@ -30,6 +30,20 @@ def test_adjoint_matches_autograd(name):
     y = _rand(op.A(x).shape, 4)
     (g,) = torch.autograd.grad(torch.sum(op.A(x) * y), x)
     torch.testing.assert_close(op.A_adjoint(y), g, rtol=0, atol=1e-12)
+
+
+def test_kernel_taps_are_six_sigma_plus_one():
+    assert [kernel_taps(s) for s in (1, 3, 5, 7)] == [7, 19, 31, 43]
+    assert GaussianBlur(7).kernel.shape == (43, 43)
+    with pytest.raises(ValueError, match="sigma"):
+        kernel_taps(0)
+
+
+def test_image_smaller_than_the_kernel_is_a_one_line_error():
+    GaussianBlur(7).check_image_shape((43, 50))            # as wide as the kernel: accepted
+    with pytest.raises(ValueError, match="43-tap kernel, larger than the image side 32") as err:
+        GaussianBlur(7).check_image_shape((32, 32))
+    assert "\n" not in str(err.value)
 
 
 def test_kernel_size_and_sum():
