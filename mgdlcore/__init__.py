@@ -5,6 +5,7 @@ and Performance Insights". Notebooks in ``chapters/`` narrate and plot; everythi
 lives here and is tested in ``tests/``.
 """
 
+from .allocator import tune_allocator
 from .device import resolve_device
 from .metrics import psnr
 from .models import MLP, MultiGradeModel
@@ -22,3 +23,5 @@ __all__ = [
     "resolve_device",
 ]
 __version__ = "0.1.0"
+
+tune_allocator()  # before any large tensor is allocated; see mgdlcore.allocator
