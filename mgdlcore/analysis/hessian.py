@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse.linalg
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, jacfwd, jvp, vmap
+from torch.func import functional_call, grad, jvp, vmap
 
 from ..models import MLP, relu_right
 
@@ -106,8 +106,8 @@ def mlp_output_loss_hessian(net: MLP, x: Tensor, phi: Callable[[Tensor], Tensor]
     ``sum_n g_n delta_i[n, a] (d h_i / d z_j)[n, q, p] hbar_j[n, r]`` for the weight ``W_i[a, q]`` and the weight
     ``W_j[p, r]`` (``hbar_j = [h_j, 1]``, ``r`` = last for the bias ``b_j[p]``; the bias ``b_i`` has no cross
     term), with ``delta_i = d o / d z_i`` the backpropagated signal. Every sum over samples is one GEMM. Computed in
-    ``dtype`` (default: the parameters' dtype); no loops over samples. ``phi``'s Hessian is taken by autodiff
-    (an (N, N) matrix; a diagonal one is applied as a scaling).
+    ``dtype`` (default: the parameters' dtype); no loops over samples. ``Q J`` is taken by Hessian-vector products
+    of ``phi`` (forward-over-reverse, vmapped over the P columns of ``J``): O(N P) memory, never an (N, N) matrix.
     """
     layers = [*net.hidden, net.out]
     dt = dtype if dtype is not None else layers[0].weight.dtype
@@ -125,10 +125,15 @@ def mlp_output_loss_hessian(net: MLP, x: Tensor, phi: Callable[[Tensor], Tensor]
         hs.append(h)
         ds.append(d)
     out = torch.addmm(bs[-1], h, Ws[-1].T)                                          # (N, 1)
-    g = grad(phi)(out).reshape(n)
-    Q = jacfwd(grad(phi))(out).reshape(n, n)                                        # noqa: N806
-    q_diag = torch.diagonal(Q).clone()
-    diagonal = bool(torch.count_nonzero(Q - torch.diag(q_diag)) == 0)
+    gphi = grad(phi)
+    g = gphi(out).reshape(n)
+
+    def q_times(cols: Tensor) -> Tensor:             # Q @ cols by Hessian-vector products of phi: no (N, N) matrix
+        def one(c: Tensor) -> Tensor:
+            return jvp(gphi, (out,), (c.reshape(out.shape),))[1].reshape(n)
+
+        return vmap(one, in_dims=1, out_dims=1)(cols)
+
     L = len(Ws)                                                                     # noqa: N806
     deltas = [None] * L
     deltas[-1] = ones
@@ -137,7 +142,7 @@ def mlp_output_loss_hessian(net: MLP, x: Tensor, phi: Callable[[Tensor], Tensor]
     # J in the flat order: per layer W_i row-major (a, q), then b_i
     Js = [torch.cat([(deltas[i][:, :, None] * hs[i][:, None, :]).reshape(n, -1), deltas[i]], 1)  # noqa: N806
           for i in range(L)]
-    QJs = [q_diag[:, None] * Ji if diagonal else Q @ Ji for Ji in Js]              # noqa: N806
+    QJs = [q_times(Ji) for Ji in Js]                                                # noqa: N806
     sizes = [Ji.shape[1] for Ji in Js]
     offs = [0]
     for s in sizes:
@@ -295,7 +300,7 @@ def extreme_eigenvalues(hvp: Callable[[np.ndarray], np.ndarray], n: int, k: int,
     """The ``k`` algebraically largest (``which="LA"``) or smallest (``"SA"``) eigenvalues of the symmetric
     operator ``v -> hvp(v)`` of size ``n``, by implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``).
 
-    Returned in ascending order. Lanczos finds one copy of a cluster of repeated eigenvalues, so use the
+    Returned in ascending order; NaN where ARPACK did not converge or failed. Lanczos finds one copy of a cluster of repeated eigenvalues, so use the
     dense path (``iteration_eigenvalues``) where multiplicities matter.
     """
     if which not in ("LA", "SA"):
@@ -311,6 +316,8 @@ def extreme_eigenvalues(hvp: Callable[[np.ndarray], np.ndarray], n: int, k: int,
                                          return_eigenvectors=False)
     except scipy.sparse.linalg.ArpackNoConvergence as err:   # keep the converged ones, NaN for the rest
         vals = np.concatenate([np.asarray(err.eigenvalues, dtype=np.float64), np.full(k - len(err.eigenvalues), np.nan)])
+    except scipy.sparse.linalg.ArpackError:                 # e.g. a Krylov breakdown on a low-rank Hessian
+        vals = np.full(k, np.nan)
     return np.sort(vals)
 
 
@@ -330,17 +337,16 @@ def eigen_callback(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 1
     """A ``training.train`` callback giving ``{"eig_min_0", ..., "eig_max_{k-1}", "n_le_minus1",
     "n_near_minus1"}`` for ``I - lr H`` at the current parameters (before that epoch's update).
 
-    ``method="dense"``: ``loss_hessian`` + ``iteration_eigenvalues`` (exact counts); ``"lanczos"``:
-    ``hvp_function`` + ``lanczos_iteration_eigenvalues``. ``kwargs`` go to the chosen path.
+    ``method="dense"`` (exact counts) or ``"lanczos"``; ``kwargs`` go to the chosen path. The evaluation is
+    ``analysis.spectra.spectrum`` (the one implementation); :class:`analysis.spectra.EigenTracker` records the same
+    values as a ``Track`` instead of ``History.metrics``.
     """
+    from .spectra import spectrum     # spectra builds on this module
+
     if method not in ("dense", "lanczos"):
         raise ValueError(f"method must be 'dense' or 'lanczos', got {method!r}")
 
     def cb(epoch: int) -> dict[str, float]:
-        if method == "dense":
-            res = iteration_eigenvalues(loss_hessian(net, loss_of_net, **kwargs), lr, k)
-        else:
-            res = lanczos_iteration_eigenvalues(hvp_function(net, loss_of_net), n_trainable(net), lr, k, **kwargs)
-        return res.to_metrics()
+        return spectrum(net, loss_of_net, lr, k, method, **kwargs).to_metrics()
 
     return cb

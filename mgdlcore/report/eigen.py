@@ -1,0 +1,162 @@
+"""Figures and tables of chapter 06 (Sec. 6: eigenvalues of ``I - eta H`` during GD), drawn from records.
+
+Nothing here trains: every function reads :class:`~mgdlcore.experiments.records.Record` objects (or the reason a
+record is pending) and rearranges them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..experiments.records import Record
+
+
+def case_label(config) -> str:
+    """``case subject method`` plus the stopping rule, e.g. ``image resolution_chart MGDL stop<-0.95``."""
+    c = config if isinstance(config, Mapping) else config.to_dict()
+    subject = {"synthetic": f"setting{c.get('setting')}",
+               "denoising": f"{c.get('image')} noise {c.get('noise_level'):g}" if c.get("noise_level") else "",
+               }.get(c["case"], c.get("image"))
+    stop = f" stop<{c['stop_below']:g}" if c.get("stop_below") is not None else ""
+    return f"{c['case']} {subject} {c['method']}{stop}"
+
+
+def _grades_end_to_end(rec: Record):
+    """Eigenvalue epochs, smallest/largest rows, loss epochs and loss of every grade, laid end to end, with the
+    grade boundaries."""
+    xs, lo, hi, lx, ly, bounds, off = [], [], [], [], [], [], 0
+    for g in rec.series["grades"]:
+        xs += [off + e for e in g["epochs"]]
+        lo += g["smallest"]
+        hi += g["largest"]
+        lx += [off + e for e in g["loss_epochs"]]
+        ly += g["loss"]
+        off += g["epochs_run"]
+        bounds.append(off)
+
+    def arr(rows):
+        return np.array([[np.nan if v is None else v for v in row] for row in rows], float)
+
+    return (np.array(xs), arr(lo), arr(hi), np.array(lx), np.array([np.nan if v is None else v for v in ly], float),
+            bounds[:-1])
+
+
+def plot_track(rec: Record, ax_eig, ax_loss) -> None:
+    """Left: the k smallest (solid) and k largest (dashed) eigenvalues of ``I - eta H``; right: the training loss.
+    MGDL grades end to end (dotted boundaries; a grade cut by the stopping rule ends at its stop)."""
+    xs, lo, hi, lx, ly, bounds = _grades_end_to_end(rec)
+    k = lo.shape[1] if lo.size else 0
+    for j in range(k):
+        c = plt.cm.viridis(j / max(k - 1, 1))
+        ax_eig.plot(xs, lo[:, j], "-", color=c, lw=1, marker="." if len(xs) < 30 else None)
+        ax_eig.plot(xs, hi[:, j], "--", color=c, lw=0.8)
+    ax_eig.axhline(-1, color="0.4", lw=0.8)
+    ax_eig.axhline(1, color="0.7", lw=0.6)
+    ax_loss.semilogy(lx, ly, lw=0.8)
+    for b in bounds:
+        for ax in (ax_eig, ax_loss):
+            ax.axvline(b, color="k", ls=":", lw=0.6)
+    c = rec.config
+    ax_eig.set_title(f"{c['method']} ({c['structure']}), eta = {c['learning_rate']:g}", fontsize=8)
+    ax_loss.set_title(f"{c['method']} training loss", fontsize=8)
+    ax_eig.set_xlabel("epoch", fontsize=8)
+    ax_loss.set_xlabel("epoch", fontsize=8)
+    ax_eig.set_ylabel("eigenvalues of I - eta H", fontsize=8)
+
+
+def _pending(ax, text: str) -> None:
+    ax.text(0.5, 0.5, "pending:\n" + text, ha="center", va="center", fontsize=7, wrap=True, transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def case_figure(runs: Sequence[Record | str], title: str):
+    """One row per figure of the paper: for each run (a record, or the reason it is pending) its eigenvalue track
+    and its loss, eigenvalue panels first (the paper's layout: SGDL, MGDL, then the losses)."""
+    n = len(runs)
+    fig, axes = plt.subplots(1, 2 * n, figsize=(3.1 * 2 * n, 2.9), squeeze=False)
+    axes = axes[0]
+    prov = set()
+    for i, rec in enumerate(runs):
+        if isinstance(rec, Record):
+            plot_track(rec, axes[i], axes[n + i])
+            prov.add(rec.provenance_text())
+        else:
+            _pending(axes[i], str(rec))
+            _pending(axes[n + i], str(rec))
+    fig.suptitle(title + ("\n" + "; ".join(sorted(prov)) if prov else ""), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _f(x, nd=3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{nd}f}" if isinstance(x, float) else str(x)
+
+
+def _g(x) -> str:
+    return "–" if x is None else f"{x:.3g}"
+
+
+def summary_table(records: Mapping[str, Record | str]) -> str:
+    """Markdown: one row per run (pending runs with the reason)."""
+    head = ("| run | net | eta | epochs / grade | data | eig. | min at init | min (all epochs) | max # <= -1 | "
+            "checks with <= -1 | loss up (fraction) | largest loss jump | grades stopped | profile, device, seed, "
+            "commit |")
+    rows = [head, "|" + "---|" * head.count(" |")]
+    for label, rec in records.items():
+        if not isinstance(rec, Record):
+            rows.append(f"| {label} | pending: {rec} |" + " |" * (head.count(" |") - 2))
+            continue
+        c, m = rec.config, rec.metrics
+        data = (f"{m['n_train']} points" if c["case"] == "synthetic" else
+                f"{m['height']}x{m['width']} px, {m['n_train']} train")
+        rows.append(
+            f"| {label} | ({c['structure']}) | {c['learning_rate']:g} | {c['epochs']:,} | {data} | {c['eig_method']} | "
+            f"{_f(m['min_eig_at_init'])} | {_f(m['min_eig'])} | {_f(m['max_n_le_minus1'])} | "
+            f"{m['evals_with_le_minus1']}/{m['n_evals']} | {_f(m['frac_increases'], 2)} | {_g(m['max_jump'])} | "
+            f"{m['n_stopped']} | {rec.provenance_text()} |")
+    return "\n".join(rows)
+
+
+def denoising_table(records: Mapping[str, Record | str]) -> str:
+    """Markdown: PSNR (34) of the noisy input and of each model / grade of the denoising runs."""
+    head = "| run | image | noise | PSNR noisy (dB) | PSNR after each model / grade (dB) | profile, device, seed, commit |"
+    rows = [head, "|---|---|---|---|---|---|"]
+    for label, rec in records.items():
+        if not isinstance(rec, Record):
+            if label.startswith("denoising"):
+                rows.append(f"| {label} | pending: {rec} | | | | |")
+            continue
+        if rec.config["case"] != "denoising":
+            continue
+        per = ", ".join(f"{p['name']}: {p['psnr']:.2f}" for p in rec.series["psnr_per_model"])
+        rows.append(f"| {label} | {rec.metrics['height']}x{rec.metrics['width']} | {rec.config['noise_level']:g} | "
+                    f"{rec.metrics['psnr_observed']:.2f} | {per} | {rec.provenance_text()} |")
+    return "\n".join(rows)
+
+
+# ------------------------------------------------------------------------------------------------ smoke checks
+def check_values(records: Mapping[str, Record | str]) -> dict[str, dict[str, float]]:
+    """What the smoke check compares, by ``run label/metric``: ``eigenvalues`` (the smallest eigenvalue of
+    ``I - eta H`` at initialisation and over all recorded epochs) and ``log10_loss`` (log10 of the final training
+    loss: losses differ by orders of magnitude between cases, so their check is relative)."""
+    eig, loss = {}, {}
+    for label, rec in records.items():
+        if not isinstance(rec, Record):
+            continue
+        for k in ("min_eig_at_init", "min_eig"):
+            if rec.metrics.get(k) is not None:
+                eig[f"{label}/{k}"] = float(rec.metrics[k])
+        if rec.metrics.get("final_loss"):
+            loss[f"{label}/final_loss"] = math.log10(rec.metrics["final_loss"])
+    return {"eigenvalues": eig, "log10_loss": loss}
+
+
+def pick(runs: Mapping[str, Record | str], *labels: str) -> list[Record | str]:
+    """The runs of ``labels`` in that order (``"not in this profile"`` for a label without a run)."""
+    return [runs.get(label, "not in this profile") for label in labels]
