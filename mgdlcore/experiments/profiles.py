@@ -11,7 +11,7 @@ import importlib
 
 PROFILE_NAMES = ("paper", "cpu", "smoke")
 # experiment modules that define ``configs(profile, ...)`` with defaults for every other argument
-KIND_MODULES = ("regression", "restoration", "gd_dynamics")
+KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues")
 
 
 def check_profile(name: str) -> str:

@@ -24,7 +24,7 @@ from ..metrics import psnr_torch
 from ..models import build_grade, build_network
 from ..physics.operators import ForwardDifference, LinearOperator
 from ..structures import MGDLStructure, SGDLStructure
-from .loop import History, TrainConfig, train
+from .loop import Callback, History, TrainConfig, train
 from .objectives import prox_step, rof_objective
 
 
@@ -40,11 +40,14 @@ class RestorationFit:
 
 def fit_rof(image_fn: Callable[[], Tensor], params: Sequence[torch.nn.Parameter], f_obs: Tensor, A: LinearOperator,  # noqa: N803
             B: LinearOperator, u: Tensor, config: TrainConfig, *, alpha: float, beta: float, lam: float,  # noqa: N803
-            clean: Tensor | None = None) -> tuple[History, Tensor]:
+            clean: Tensor | None = None,
+            callbacks: Callable[[Callable[[], Tensor]], Sequence[Callback]] | None = None) -> tuple[History, Tensor]:
     """Run (20)-(21) on ``params`` from ``u``; returns the history and the final ``u``.
 
     ``image_fn()`` is the current image ``(H, W)`` as a differentiable function of ``params``. With ``clean``,
     the PSNR (34) against it is recorded every ``config.eval_every`` epochs (``History.metrics["psnr"]``).
+    ``callbacks(current_u)`` may add ``training.train`` callbacks (e.g. Hessian eigenvalues); ``current_u()``
+    returns ``u`` as the last epoch's prox step (20) left it.
     """
     state = {"u": u}
 
@@ -59,7 +62,8 @@ def fit_rof(image_fn: Callable[[], Tensor], params: Sequence[torch.nn.Parameter]
         with torch.no_grad():
             return {"psnr": float(psnr_torch(clean, image_fn()))}
 
-    hist = train(loss_fn, params, config, callbacks=[psnr_cb] if clean is not None else [])
+    extra = list(callbacks(lambda: state["u"])) if callbacks is not None else []
+    hist = train(loss_fn, params, config, callbacks=([psnr_cb] if clean is not None else []) + extra)
     return hist, state["u"]
 
 
@@ -67,8 +71,14 @@ def fit_restoration(structure: SGDLStructure | MGDLStructure, f_obs: np.ndarray,
                     config: TrainConfig, *, alpha: float, beta: float, lam: float, seed: int = 0,
                     init: str = "glorot_normal", relu_prime_at_zero: int = 0, n_grades: int | None = None,
                     clean: np.ndarray | None = None, device: torch.device | str = "cpu",
-                    dtype: torch.dtype = torch.float32) -> RestorationFit:
+                    dtype: torch.dtype = torch.float32, scale_grades: bool = True,
+                    callbacks: Callable[..., Sequence[Callback]] | None = None) -> RestorationFit:
     """Fit an SGDL network (Appendix C.1) or the grades of an MGDL structure (C.2) to ``f_obs``.
+
+    ``scale_grades=False`` keeps ``eps_l = 1`` for every grade (the authors' eigenvalue scripts).
+    ``callbacks(grade, net, inputs, to_image, current_u)`` (grade None for SGDL) may add ``training.train``
+    callbacks per model or grade: ``inputs`` is the network's input (pixel grid or frozen features), ``to_image(o)``
+    maps its output ``o = net(inputs)`` to the image being fitted, ``current_u()``: see :func:`fit_rof`.
 
     The network input is the pixel grid of ``data.grid.pixel_grid`` (row-major), in ``dtype`` on ``device``.
     An MGDL grade that diverges ends the fit: later grades are not trained.
@@ -88,7 +98,9 @@ def fit_restoration(structure: SGDLStructure | MGDLStructure, f_obs: np.ndarray,
         def image_fn() -> Tensor:
             return net(x).reshape(h, w)
 
-        hist, u = fit_rof(image_fn, list(net.parameters()), y, A, B, u, config, **kw)
+        cbs = None if callbacks is None else (
+            lambda cur, net=net: callbacks(None, net, x, lambda o: o.reshape(h, w), cur))
+        hist, u = fit_rof(image_fn, list(net.parameters()), y, A, B, u, config, callbacks=cbs, **kw)
         with torch.no_grad():
             img = image_fn().double().cpu().numpy()
         return RestorationFit({"SGDL": img}, [hist], [1.0], u)
@@ -105,7 +117,10 @@ def fit_restoration(structure: SGDLStructure | MGDLStructure, f_obs: np.ndarray,
             return eps * net(feats).reshape(h, w) + acc
 
         cfg = replace(config, description=f"{config.description} grade {grade}".strip())
-        hist, u = fit_rof(image_fn, list(net.parameters()), y, A, B, u, cfg, **kw)
+        cbs = None if callbacks is None else (
+            lambda cur, g=grade, net=net, feats=feats, acc=acc, eps=eps: callbacks(
+                g, net, feats, lambda o: eps * o.reshape(h, w) + acc, cur))
+        hist, u = fit_rof(image_fn, list(net.parameters()), y, A, B, u, cfg, callbacks=cbs, **kw)
         with torch.no_grad():
             out, feats = net.forward_with_features(feats)
             acc = eps * out.reshape(h, w) + acc
@@ -115,5 +130,5 @@ def fit_restoration(structure: SGDLStructure | MGDLStructure, f_obs: np.ndarray,
         scales.append(eps)
         if hist.diverged:
             break
-        eps = float(torch.sqrt(torch.mean((acc.double() - y.double()) ** 2)))
+        eps = float(torch.sqrt(torch.mean((acc.double() - y.double()) ** 2))) if scale_grades else 1.0
     return RestorationFit(images, hists, scales, u)
