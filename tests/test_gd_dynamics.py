@@ -286,6 +286,8 @@ def test_reference_check_catches_a_shift(tmp_path):
     flipped = {**ref, "values": {k: (0.0 if v is None else v) for k, v in ref["values"].items()}}
     assert "diverged" in check_reference(recs, flipped)[0]
     assert check_reference(recs[:1], ref) == [f"{k}: no run" for k in ref["values"] if "/50/" in k]
+    other = {**ref, "values": {k.replace("setting1", "setting2"): v for k, v in ref["values"].items()}}
+    assert check_reference(recs, other) == ["no reference value for any run"]
 
 
 def test_given_phases_make_the_data(tmp_path):

@@ -30,6 +30,16 @@ def group(records: Iterable, *fields: str) -> dict[tuple, list]:
     return {k: sorted(v, key=lambda r: r.config["learning_rate"]) for k, v in out.items()}
 
 
+def subject_records(groups: dict[tuple, list], subject) -> list:
+    """All records of ``groups`` (from :func:`group`) whose first key is ``subject``."""
+    return [r for key, recs in groups.items() if key[0] == subject for r in recs]
+
+
+def at_lr(records: Iterable, learning_rate: float):
+    """The record of ``records`` at ``learning_rate``, or None (pending)."""
+    return next((r for r in records if math.isclose(r.config["learning_rate"], learning_rate)), None)
+
+
 def provenance_line(records: Iterable) -> str:
     """The distinct ``profile, device, seed, commit`` lines of ``records``, joined by '; '."""
     seen = []
@@ -40,7 +50,7 @@ def provenance_line(records: Iterable) -> str:
     return "; ".join(seen) if seen else "no records"
 
 
-def _fmt(v, spec: str = ".3g") -> str:
+def fmt(v, spec: str = ".3g") -> str:
     return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
 
 
@@ -67,8 +77,8 @@ def interval_table(sweeps: dict[tuple, list], thresholds: dict, paper: dict | No
         best = best_run(recs)
         btext = "–" if best is None else f"{best['learning_rate']:g}: {best['final_train_loss']:.2e}"
         rows.append(f"| {setting} | {method} ({recs[0].config['structure']}) | {thr:.3g} | "
-                    f"{format_interval(lr_interval(lrs, vals, thr))} | {ptext} | {_fmt(largest_stable_lr(recs), 'g')} "
-                    f"| {_fmt(first_diverged_lr(recs), 'g')} | {btext} | {_epochs_text(recs[0])} |")
+                    f"{format_interval(lr_interval(lrs, vals, thr))} | {ptext} | {fmt(largest_stable_lr(recs), 'g')} "
+                    f"| {fmt(first_diverged_lr(recs), 'g')} | {btext} | {_epochs_text(recs[0])} |")
     return "\n".join(rows)
 
 
@@ -80,8 +90,8 @@ def sweep_table(records: Sequence, *, keys: Sequence[str] = ("final_train_loss",
         m = r.metrics
         where = (f"yes ({m.get('diverged_epoch')}, {m.get('diverged_grade') or '–'})" if m["diverged"] else "no")
         rows.append(f"| {r.config.get('image') or 'setting%s' % r.config['setting']} | {r.config['method']} | "
-                    f"{r.config['learning_rate']:g} | " + " | ".join(_fmt(m.get(k)) for k in keys)
-                    + f" | {where} | {_fmt(m.get('frac_increases'), '.2f')} |")
+                    f"{r.config['learning_rate']:g} | " + " | ".join(fmt(m.get(k)) for k in keys)
+                    + f" | {where} | {fmt(m.get('frac_increases'), '.2f')} |")
     return "\n".join(rows)
 
 
@@ -94,9 +104,9 @@ def eigen_table(records: Sequence) -> str:
     for r in records:
         m = r.metrics
         rows.append(f"| {r.config['setting']} | {r.config['method']} | {r.config['learning_rate']:g} | "
-                    f"{_fmt(m.get('eig_min'), '.3f')} | {_fmt(m.get('max_n_le_minus1'), 'd')} | "
-                    f"{_fmt(m.get('frac_below_minus1'), '.2f')} of {m.get('n_checks', 0)} | "
-                    f"{_fmt(m.get('frac_increases'), '.3f')} | {_fmt(m.get('final_train_loss'), '.3e')} | "
+                    f"{fmt(m.get('eig_min'), '.3f')} | {fmt(m.get('max_n_le_minus1'), 'd')} | "
+                    f"{fmt(m.get('frac_below_minus1'), '.2f')} of {m.get('n_checks', 0)} | "
+                    f"{fmt(m.get('frac_increases'), '.3f')} | {fmt(m.get('final_train_loss'), '.3e')} | "
                     f"{_epochs_text(r)}, eigenvalues every {r.config['track_every']:,} |")
     return "\n".join(rows)
 
@@ -152,9 +162,15 @@ def reference_values(records: Iterable) -> dict[str, float | None]:
 def check_reference(records: Iterable, reference: dict) -> list[str]:
     """Problems of ``records`` against ``reference`` (``{"tolerance": {quantity: abs}, "values": {...}}``): a value
     outside its tolerance, a divergence that disagrees, a reference value without a run, a run value without a
-    reference. Empty when everything agrees."""
+    reference. Subjects (settings, images) the reference does not know, and reference subjects not run, are left
+    out (a user's own image has no reference). Empty when everything agrees."""
     got = reference_values(records)
-    tol, ref = reference["tolerance"], reference["values"]
+    tol = reference["tolerance"]
+    subjects = {k.split("/")[1] for k in got} & {k.split("/")[1] for k in reference["values"]}
+    ref = {k: v for k, v in reference["values"].items() if k.split("/")[1] in subjects}
+    got = {k: v for k, v in got.items() if k.split("/")[1] in subjects}
+    if not ref:
+        return ["no reference value for any run"]
     bad = [f"{k}: no reference value" for k in got if k not in ref]
     for k, want in ref.items():
         if k not in got:
@@ -193,8 +209,15 @@ def _grade_offsets(record) -> list[int]:
     return offs
 
 
+def _pending(ax, text: str = "pending: no record") -> bool:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+    return True
+
+
 def plot_losses(ax, record, *, color=None, label: str | None = None):
     """The training loss kept every ``loss_every`` epochs; MGDL grades end to end, dotted lines between grades."""
+    if record is None and _pending(ax):
+        return ax
     for g, off in zip(record.series["grades"], _grade_offsets(record)):
         loss = np.array([np.nan if v is None else v for v in g["loss"]], float)
         ax.semilogy(np.asarray(g["loss_epochs"], float) + off, loss, color=color, lw=0.7,
@@ -209,6 +232,8 @@ def plot_losses(ax, record, *, color=None, label: str | None = None):
 def plot_eigen_track(ax, record, k: int | None = None):
     """The ``k`` smallest (solid) and largest (dashed) eigenvalues of ``I - eta H`` against the epoch; MGDL grades
     end to end. Dotted lines at -1 and 1."""
+    if record is None and _pending(ax):
+        return ax
     for gi, (g, off) in enumerate(zip(record.series["grades"], _grade_offsets(record))):
         ep = np.asarray(g["eig_epochs"], float) + off
         mins, maxs = np.asarray(g["eig_min"], float), np.asarray(g["eig_max"], float)
@@ -227,6 +252,8 @@ def plot_eigen_track(ax, record, k: int | None = None):
 
 def plot_prediction(ax, record, *, color=None, label: str | None = None, target: bool = False):
     """A tracked synthetic run's final prediction on [0, 1] (and, with ``target``, the target of eq. (5))."""
+    if record is None:
+        return ax
     arrays = record.arrays()
     xs = np.linspace(0.0, 1.0, len(arrays["prediction"])) if "prediction" in arrays else np.linspace(0, 1, 1001)
     if target:
