@@ -26,7 +26,7 @@ def matches(config, patterns: list[str]) -> bool:
     """Whether ``config``'s label (``task subject method``) or its task matches one of the glob ``patterns``."""
     if not patterns:
         return True
-    names = (config.label(), config.task, f"{config.task}/{config.subject()}/{config.method}")
+    names = (config.long_label(), config.task, f"{config.task}/{config.subject()}/{config.method}")
     return any(fnmatch.fnmatch(n, p) for p in patterns for n in names)
 
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}")
     if args.plan:
         for config, why in todo:
-            print(f"  {config.label()}  [{why}]")
+            print(f"  {config.long_label()}  [{why}]")
         return 0
     failed = []
     start = time.perf_counter()
@@ -84,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rec = run(config, results_dir=results, profile=args.profile, progress=False)
         except Exception as exc:  # one failing run must not stop the others
-            failed.append(config.label())
-            print(f"[{i}/{len(todo)}] FAILED {config.label()}: {type(exc).__name__}: {exc}", flush=True)
+            failed.append(config.long_label())
+            print(f"[{i}/{len(todo)}] FAILED {config.long_label()}: {type(exc).__name__}: {exc}", flush=True)
             continue
         state = "diverged" if rec.diverged else "ok"
-        print(f"[{i}/{len(todo)}] {config.label()} {state} in {time.perf_counter() - t0:.1f} s", flush=True)
+        print(f"[{i}/{len(todo)}] {config.long_label()} {state} in {time.perf_counter() - t0:.1f} s", flush=True)
     if failed:
         print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
         return 1

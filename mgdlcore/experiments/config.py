@@ -117,6 +117,15 @@ class ExperimentConfig:
         """A short human-readable name: task, subject, method."""
         return f"{self.task} {self.subject()} {self.method}"
 
+    LABEL_FIELDS: ClassVar[tuple[str, ...]] = ("case", "level", "learning_rate", "n_grades", "stop_below", "seed")
+
+    def long_label(self) -> str:
+        """``label()`` with the fields that tell sweep members apart (learning rate, level, seed, ...)."""
+        extra = [f"{name}={getattr(self, name):g}" if isinstance(getattr(self, name), float) else
+                 f"{name}={getattr(self, name)}" for name in self.LABEL_FIELDS
+                 if getattr(self, name, None) is not None and not (name == "seed" and self.seed == 0)]
+        return " ".join([self.label(), *extra])
+
 
 def positive_int(name: str, value, *, minimum: int = 1) -> None:
     """One-line check that ``value`` is an integer >= ``minimum``."""

@@ -209,9 +209,9 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
         if rec is not None:
             return rec
         if train == "never":
-            raise RecordUnavailable(f"{config.label()}: {why}")
+            raise RecordUnavailable(f"{config.long_label()}: {why}")
     elif train == "never":
-        raise RecordUnavailable(f"{config.label()}: no results_dir to read from")
+        raise RecordUnavailable(f"{config.long_label()}: no results_dir to read from")
     device = resolve_device(config.device)
     if results_dir is not None:
         check_writable(results_dir)
@@ -251,7 +251,7 @@ def run_many(configs, *, results_dir, profile: str, train: str = "missing", prog
         try:
             records.append(run(config, results_dir=results_dir, profile=profile, train=train, progress=progress))
         except RecordUnavailable as exc:
-            pending[config.label()] = str(exc).split(": ", 1)[-1]
+            pending[config.long_label()] = str(exc).split(": ", 1)[-1]
         except (OSError, RuntimeError, ValueError) as exc:
-            pending[config.label()] = f"{type(exc).__name__}: {exc}"
+            pending[config.long_label()] = f"{type(exc).__name__}: {exc}"
     return records, pending

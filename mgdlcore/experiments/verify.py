@@ -131,7 +131,7 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds:
                 torch.set_num_threads(threads)
             moved = compare_metrics(rec, new)
             status = "moved: " + "; ".join(moved) if moved else "reproduced"
-            print(f"  rerun {config.label()} ({rec.provenance.get('seconds', 0):.1f} s recorded, "
+            print(f"  rerun {config.long_label()} ({rec.provenance.get('seconds', 0):.1f} s recorded, "
                   f"{new.provenance['seconds']:.1f} s now): {status}", flush=True)
             lines.extend(f"{rec.path.name}: {m}" for m in moved)
     return lines
