@@ -23,6 +23,7 @@ from ..experiments.provenance import git_state
 from ..experiments.records import Record
 from ..experiments.runner import RecordUnavailable, run
 from ..paper import values as paper_values
+from ..paper.deviations import allowed_deviation
 from .paths import as_list, references_path, resolve_results_dir
 
 PAPER_TABLES = {"denoising": ("table2", paper_values.TABLE2), "deblurring": ("table3", paper_values.TABLE3)}
@@ -291,14 +292,6 @@ def reference_values(results: RestorationResults) -> dict[str, float]:
             if rec.metrics.get("psnr") is not None}
 
 
-def _allowed_deviation():
-    try:
-        from ..paper.deviations import allowed_deviation
-    except ImportError:        # no deviations listed yet: every paper value must be met
-        return lambda *args: None
-    return allowed_deviation
-
-
 def check(results: RestorationResults) -> CheckResult:
     """The chapter's check: ``smoke`` against ``chapters/references/<task>.json`` (its tolerance), ``paper``
     against Table 2/3 within ``SEC4_PSNR_TOLERANCE_DB`` unless the deviation is listed in ``mgdlcore.paper``;
@@ -318,7 +311,6 @@ def check(results: RestorationResults) -> CheckResult:
             compared.append(f"no smoke reference value for these points (references cover {', '.join(ref['values'])})")
     elif results.profile == "paper":
         name, paper = PAPER_TABLES[results.task]
-        allowed = _allowed_deviation()
         tol = paper_values.SEC4_PSNR_TOLERANCE_DB
         for (im, lv, m), rec in results.records.items():
             pv = paper.get(im, {}).get(m, {}).get(int(lv))
@@ -326,7 +318,7 @@ def check(results: RestorationResults) -> CheckResult:
                 continue
             got = rec.metrics.get("psnr")
             line = f"{im} {lv:g} {m}: {_fmt(got)} dB vs paper {pv:.2f} dB (tolerance {tol} dB)"
-            reason = allowed(name, im, m, int(lv))
+            reason = allowed_deviation(name, im, m, int(lv))
             if got is not None and abs(got - pv) <= tol:
                 compared.append(line)
             elif reason:
