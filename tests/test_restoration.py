@@ -262,3 +262,21 @@ def test_report_shows_pending_records_with_their_reason(tiny_image, tmp_path):
     table = report.table_markdown(res)
     assert table.count("pending") == 7 and ":name: tbl-deblurring" in table
     assert "not the paper's setting" in table
+
+
+def test_report_paper_check_uses_the_table_and_the_listed_deviations(monkeypatch):
+    from mgdlcore.experiments.records import Record
+    from mgdlcore.paper.values import SEC4_PSNR_TOLERANCE_DB, TABLE3
+
+    paper = TABLE3["pirate"]["MGDL"][5]
+    cfgs = {("pirate", 5.0, "MGDL"): R.make_config("deblurring", "pirate", "MGDL", 5, "paper", device="cpu")}
+    res = report.RestorationResults("deblurring", "paper", ["pirate"], [5.0], ["MGDL"], cfgs, None)
+    assert "no paper-profile records" in str(report.check(res))
+    res.records[("pirate", 5.0, "MGDL")] = Record({"metrics": {"psnr": paper + 0.9 * SEC4_PSNR_TOLERANCE_DB}})
+    assert report.check(res).failures == []
+    res.records[("pirate", 5.0, "MGDL")] = Record({"metrics": {"psnr": paper - 2 * SEC4_PSNR_TOLERANCE_DB}})
+    assert len(report.check(res).failures) == 1
+    monkeypatch.setattr(report, "allowed_deviation", lambda table, image, method, level:
+                        "listed" if (table, image, method, level) == ("table3", "pirate", "MGDL", 5) else None)
+    outcome = report.check(res)
+    assert outcome.failures == [] and "listed deviation (listed)" in str(outcome)
