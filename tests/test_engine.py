@@ -216,3 +216,13 @@ def test_lock_of_a_dead_process_is_cleared(tmp_path):
     path.with_name(path.name + ".lock").write_text(f"{socket.gethostname()}:{dead.stdout.strip()}")
     rec = run(ToyConfig(), results_dir=tmp_path)
     assert CALLS == [2.0] and rec.path.is_file() and not path.with_name(path.name + ".lock").exists()
+
+
+def test_rerun_selection_per_task_and_trained_only(tmp_path, capsys):
+    for x in (1.0, 2.0, 3.0):
+        run(ToyConfig(x=x), results_dir=tmp_path)
+    valid, _ = verify.verify(tmp_path)
+    CALLS.clear()
+    assert verify.rerun(valid, 2, per_task=True) == [] and len(CALLS) == 2
+    CALLS.clear()
+    assert verify.rerun(valid, 2, per_task=True, trained_only=True) == [] and CALLS == []   # toy runs train nothing

@@ -14,8 +14,8 @@ Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists e
   prose or comments does not make a record stale; editing code does, even when the commit is an ancestor.
 
 ``--rerun N`` then re-executes the N cheapest valid records (by their recorded seconds; with ``--per-task`` the N
-cheapest of each task; ``--min-seconds S`` leaves out records that took less, such as instant classical
-references), each with the thread count it was made with, with the current code in a temporary folder and fails when a metric moves beyond its
+cheapest of each task; ``--min-seconds S`` leaves out records that took less, ``--trained-only`` those that
+trained no network, such as classical references), each with the thread count it was made with, with the current code in a temporary folder and fails when a metric moves beyond its
 tolerance (absolute, per metric, declared by the kind; 1e-6 relative for metrics without one) or ``diverged``
 differs. A record from a dirty tree is accepted when its code fingerprint matches: the fingerprint, not the
 commit, says which code made it.
@@ -100,13 +100,18 @@ def compare_metrics(old: Record, new: Record) -> list[str]:
     return out
 
 
-def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds: float = 0.0) -> list[str]:
-    """Re-execute the ``n`` cheapest records (of each task with ``per_task``) that took at least ``min_seconds``,
-    each with the thread count it was made with (float sums depend on it); problem lines."""
+def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds: float = 0.0,
+          trained_only: bool = False) -> list[str]:
+    """Re-execute the ``n`` cheapest records (of each task with ``per_task``) that took at least ``min_seconds``
+    (and, with ``trained_only``, trained a network: ``epochs > 0``), each with the thread count it was made with
+    (float sums depend on it); problem lines."""
     import torch
 
-    ranked = sorted((r for r in records if (r.provenance.get("seconds") or 0.0) >= min_seconds),
-                    key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
+    def eligible(r: Record) -> bool:
+        trained = (r.config.get("epochs") or 0) > 0
+        return (r.provenance.get("seconds") or 0.0) >= min_seconds and (trained or not trained_only)
+
+    ranked = sorted(filter(eligible, records), key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
     if per_task:
         chosen, counts = [], {}
         for r in ranked:
@@ -146,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--per-task", action="store_true", help="with --rerun: the N cheapest of each task")
     v.add_argument("--min-seconds", type=float, default=0.0,
                    help="with --rerun: only records that took at least this long (skips instant references)")
+    v.add_argument("--trained-only", action="store_true",
+                   help="with --rerun: only records that trained a network (config epochs > 0)")
     v.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="glob on the record's path below --results, e.g. 'regression/*' (repeatable)")
     return p
@@ -167,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(f"  PROBLEM {line}")
     if args.rerun:
-        problems += rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds)
+        problems += rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds,
+                          trained_only=args.trained_only)
     if problems:
         print(f"verify failed: {len(problems)} problem(s)", file=sys.stderr)
         return 1
