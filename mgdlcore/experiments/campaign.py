@@ -41,6 +41,20 @@ def pending(profile: str, results_dir: Path, patterns: list[str], device: str = 
     return out
 
 
+def cost_model(results_dir: Path) -> dict[tuple, float]:
+    """Median recorded seconds per (task, method, profile) over the records in ``results_dir``: a rough estimate
+    of a pending run's cost on the machine that made them (its thread count and load included)."""
+    from statistics import median
+
+    from .records import scan
+
+    seconds: dict[tuple, list[float]] = {}
+    for rec in scan(results_dir)[0]:
+        seconds.setdefault((rec.config["task"], rec.config["method"], rec.profile), []).append(
+            float(rec.provenance.get("seconds") or 0.0))
+    return {k: median(v) for k, v in seconds.items()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mgdl-campaign", description=__doc__.split("\n\n")[0])
     p.add_argument("profile", choices=PROFILE_NAMES)
@@ -71,8 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}")
     if args.plan:
+        costs = cost_model(results)
+        total, unknown = 0.0, 0
         for config, why in todo:
-            print(f"  {config.long_label()}  [{why}]")
+            est = costs.get((config.task, config.method, args.profile))
+            total += est or 0.0
+            unknown += est is None
+            print(f"  {config.long_label()}  [{why}]  ~{'?' if est is None else f'{est:.0f} s'}")
+        print(f"estimated {total / 3600:.2f} h from the median time of recorded runs of the same task and method"
+              + (f"; {unknown} run(s) without an estimate" if unknown else ""))
         return 0
     failed = []
     start = time.perf_counter()
