@@ -26,7 +26,7 @@ def test_loss_falls_on_tiny_problem(generator, optimizer, lr):
 
 def test_history_loss_is_pre_update_loss(generator):
     net, x, y = tiny_problem(generator)
-    first = float(half_mse(y, net(x)))
+    first = float(half_mse(y, net(x)).detach())
     cfg = TrainConfig(epochs=5, learning_rate=1e-3, eval_every=2, loss_every=2, progress=False)
     hist = train(lambda: half_mse(y, net(x)), list(net.parameters()), cfg)
     assert hist.loss_epochs == [0, 2, 4]
