@@ -12,7 +12,7 @@ export MGDL_DATA_DIR := $(abspath ../shared/data/images)
 endif
 endif
 
-.PHONY: book test venv clean
+.PHONY: book test check-book chromium venv clean
 
 venv: $(STAMP)
 
@@ -32,7 +32,18 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
-	$(BIN)/mgdl-results verify --rerun 1 --per-task --trained-only
+	$(BIN)/mgdl-results verify --rerun 1 --per-task --trained-only --jobs 2
+
+# the built book in a real browser (headless Chromium): images load and are captioned, no stderr or traceback,
+# math typeset offline, tables within the content column; a screenshot of every page in _build/screenshots/
+check-book: $(STAMP)
+	@command -v chromedriver >/dev/null || $(MAKE) --no-print-directory chromium
+	MGDL_CHECK_BUILT_BOOK=1 $(BIN)/python -m pytest tests/book -q -p no:cacheprovider
+
+# Debian's chromium and its driver (needs root; elsewhere install them with your package manager)
+chromium:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }
 
 clean:
 	rm -rf _build runs

@@ -1,5 +1,6 @@
 """Test-session defaults: notebooks run in the smoke profile, write to a temporary folder, and read the
-paper's images from ../shared/data/images when that folder exists (CI places it there)."""
+paper's images from ../shared/data/images when that folder exists (CI places it there). The rerun-line tests
+run first and write to the same temporary folder, so the nbval pass over chapters/ reuses their smoke runs."""
 
 import os
 import tempfile

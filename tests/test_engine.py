@@ -226,3 +226,19 @@ def test_rerun_selection_per_task_and_trained_only(tmp_path, capsys):
     assert verify.rerun(valid, 2, per_task=True) == [] and len(CALLS) == 2
     CALLS.clear()
     assert verify.rerun(valid, 2, per_task=True, trained_only=True) == [] and CALLS == []   # toy runs train nothing
+
+
+def test_parallel_rerun_reproduces_and_flags_a_moved_metric(tmp_path):
+    """``verify --rerun --jobs 2``: reruns in worker processes reproduce real records and name an edited one."""
+    from mgdlcore.experiments import gd_dynamics
+
+    configs = gd_dynamics.configs("smoke", ("learning_rate",), settings=[1], images=[], device="cpu")[:2]
+    recs = [run(c, results_dir=tmp_path, profile="smoke", progress=False) for c in configs]
+    valid, problems = verify.verify(tmp_path)
+    assert problems == [] and verify.rerun(valid, 2, jobs=2) == []
+    data = json.loads(recs[1].path.read_text())
+    data["metrics"]["final_train_loss"] *= 2                    # a metric the code does not produce
+    recs[1].path.write_text(json.dumps(data))
+    lines = verify.rerun(verify.verify(tmp_path)[0], 2, jobs=2)
+    assert len(lines) == 1 and lines[0].startswith(recs[1].path.name) and "final_train_loss" in lines[0]
+    assert verify.main(["verify", "--results", str(tmp_path), "--rerun", "1", "--jobs", "0"]) == 2

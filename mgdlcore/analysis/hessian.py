@@ -338,7 +338,7 @@ def eigen_callback(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 1
     "n_near_minus1"}`` for ``I - lr H`` at the current parameters (before that epoch's update).
 
     ``method="dense"`` (exact counts) or ``"lanczos"``; ``kwargs`` go to the chosen path. The evaluation is
-    ``analysis.spectra.spectrum`` (the one implementation); :class:`analysis.spectra.EigenTracker` records the same
+    ``analysis.spectra.spectrum`` (the one implementation); :class:`~mgdlcore.analysis.spectra.EigenTracker` records the same
     values as a ``Track`` instead of ``History.metrics``.
     """
     from .spectra import spectrum     # spectra builds on this module

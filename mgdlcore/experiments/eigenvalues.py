@@ -2,7 +2,7 @@
 
 Config :class:`EigenConfig`; compute :func:`compute`; profile function :func:`configs`. Plain GD (2)/(4) trains the
 network; every ``eval_every`` epochs the ``k`` smallest and largest eigenvalues of ``I - eta H_F(W^k)`` are recorded
-at the parameters before that epoch's update (:class:`analysis.spectra.EigenTracker`). For MGDL, ``F`` is the
+at the parameters before that epoch's update (:class:`~mgdlcore.analysis.spectra.EigenTracker`). For MGDL, ``F`` is the
 current grade's loss and ``H`` its Hessian in that grade's parameters. Cases (structures of Appendix D):
 
 * ``synthetic``: eq. (5), setting 1 or 2, SGDL (26) / MGDL (30), loss (1)/(3) on the 1024 training points.

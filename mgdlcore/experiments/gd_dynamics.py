@@ -4,11 +4,11 @@ One config is one model trained by full-batch gradient descent (2)/(4) at one le
 is a list of configs, each recorded on its own. Data: the synthetic target of eq. (5) (``setting`` 1 or 2, with
 its phases and validation seed) or an image (regression of Sec. 4: trained on every other pixel, tested on all).
 Methods (Appendix D): SGDL (26) / MGDL (30) / MSDL on eq. (5), SGDL (28) / MGDL (32) on images. MGDL trains its
-grades one after another with ``epochs`` GD steps *per grade* (:func:`training.grades.fit_mgdl`).
+grades one after another with ``epochs`` GD steps *per grade* (:func:`~mgdlcore.training.grades.fit_mgdl`).
 
 Tasks: ``"learning_rate"`` (Sec. 5: SGDL and MGDL) and ``"msdl"`` (Sec. 7: MSDL sweeps, and MSDL / MGDL runs
 with the eigenvalues of ``I - eta H`` tracked every ``track_every`` epochs through
-:func:`analysis.hessian.eigen_callback`; for MGDL ``H`` is the Hessian of the current grade's loss).
+:func:`~mgdlcore.analysis.hessian.eigen_callback`; for MGDL ``H`` is the Hessian of the current grade's loss).
 
 A run whose loss becomes non-finite is recorded with ``metrics["diverged"] = True`` and ``None`` for its final
 values (NaN in Figure 1); it never raises.
@@ -16,7 +16,7 @@ values (NaN in Figure 1); it never raises.
 Images: ``resample`` says how an image is reduced to ``size`` (longer side): ``"subsample"`` takes every
 ``s``-th pixel, ``img[::s, ::s]`` with ``s = ceil(longer side / size)`` (the authors' rule where their code reduces
 an image: ``img[::2, ::2]`` of the resolution chart in their eigenvalue code), ``"antialias"`` resizes with an
-anti-aliasing filter (:func:`data.images.resize`). ``invert`` takes ``1 - f`` (the authors invert the resolution
+anti-aliasing filter (:func:`~mgdlcore.data.images.resize`). ``invert`` takes ``1 - f`` (the authors invert the resolution
 chart in their learning-rate and eigenvalue code).
 """
 

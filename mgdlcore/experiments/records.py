@@ -2,15 +2,16 @@
 
 A record has the top-level fields
 
-``schema``      int, the version of this layout (:data:`SCHEMA`);
-``key``         sha256 hex digest of the canonical JSON of ``{"schema", "config"}`` (:func:`config.config_key`);
-``config``      the full config as a dict (``task``, ``method`` and, where there is one, ``image``, ...);
-``metrics``     dict of scalars (numbers, booleans or None), e.g. ``psnr_test``, ``diverged``;
-``series``      dict of lists: curves over epochs or grades (loss, PSNR, eigenvalues);
-``arrays``      names of the arrays in the sibling ``.npz`` (images the figures need), possibly empty;
-``provenance``  ``commit``, ``dirty``, ``code`` (fingerprint of the code path), ``device``, ``torch``, ``seconds``,
-                ``created``, ...;
-``profile``     the profile whose function produced the config (``smoke`` / ``cpu`` / ``paper``), or ``custom``.
+* ``schema``: int, the version of this layout (``SCHEMA``);
+* ``key``: sha256 hex digest of the canonical JSON of ``{"schema", "config"}``
+  (:func:`~mgdlcore.experiments.config.config_key`);
+* ``config``: the full config as a dict (``task``, ``method`` and, where there is one, ``image``, ...);
+* ``metrics``: dict of scalars (numbers, booleans or None), e.g. ``psnr_test``, ``diverged``;
+* ``series``: dict of lists: curves over epochs or grades (loss, PSNR, eigenvalues);
+* ``arrays``: names of the arrays in the sibling ``.npz`` (images the figures need), possibly empty;
+* ``provenance``: ``commit``, ``dirty``, ``code`` (fingerprint of the code path), ``device``, ``torch``,
+  ``seconds``, ``created``, ...;
+* ``profile``: the profile whose function produced the config (``smoke`` / ``cpu`` / ``paper``), or ``custom``.
 
 Files are written atomically (temporary file + ``os.replace``); the ``.npz`` first, the JSON last, so a JSON
 file that exists is a complete record. The file name ``<task>/<method>-<subject>-<key[:16]>.json`` is only a

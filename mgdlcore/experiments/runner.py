@@ -5,7 +5,7 @@ A kind registers its config class and a *compute* function (``compute(config, co
 
 1. checks everything before any work starts: the config (its ``validate``), the device, a writable results folder;
 2. reuses the record of the same config if one exists, is readable, matches its key and was made by the current
-   code of the kind's code path (:func:`provenance.code_fingerprint`); a corrupt record is moved aside
+   code of the kind's code path (:func:`~mgdlcore.experiments.provenance.code_fingerprint`); a corrupt record is moved aside
    (``*.corrupt``) and recomputed; a stale one is recomputed (or, with ``train="never"``, reported);
 3. otherwise computes, times, adds provenance and writes the record atomically (arrays first, JSON last) under a
    lock file, so two processes never write the same record twice.

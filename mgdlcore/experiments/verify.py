@@ -1,10 +1,10 @@
 """``mgdl-results verify``: are the committed records still what the current code computes?
 
-    mgdl-results verify [--results DIR] [--rerun N] [--per-task] [--only PATTERN]
+    mgdl-results verify [--results DIR] [--rerun N] [--per-task] [--jobs J] [--only PATTERN]
 
 Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists each record that
 
-* cannot be read, is not schema :data:`config.SCHEMA`, or lacks a top-level field;
+* cannot be read, is not schema ``config.SCHEMA``, or lacks a top-level field;
 * has a ``key`` that is not the hash of its ``config`` (the config was edited) or a config that no experiment kind
   accepts;
 * was made at a commit that is not an ancestor of HEAD (made on another branch, or history rewritten);
@@ -101,11 +101,10 @@ def compare_metrics(old: Record, new: Record) -> list[str]:
 
 
 def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds: float = 0.0,
-          trained_only: bool = False) -> list[str]:
+          trained_only: bool = False, jobs: int = 1) -> list[str]:
     """Re-execute the ``n`` cheapest records (of each task with ``per_task``) that took at least ``min_seconds``
     (and, with ``trained_only``, trained a network: ``epochs > 0``), each with the thread count it was made with
-    (float sums depend on it); problem lines."""
-    import torch
+    (float sums depend on it), ``jobs`` at a time in separate processes; problem lines."""
 
     def eligible(r: Record) -> bool:
         trained = (r.config.get("epochs") or 0) > 0
@@ -122,24 +121,44 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds:
     else:
         chosen = ranked[:n]
     lines = []
-    with tempfile.TemporaryDirectory(prefix="mgdl-rerun-") as tmp:
-        for rec in chosen:
-            config = config_from_dict(rec.config)
-            threads = torch.get_num_threads()
-            torch.set_num_threads(int(rec.provenance.get("threads") or threads))
-            try:
-                new = run(config, results_dir=tmp, profile=rec.profile, train="always", progress=False)
-            except Exception as exc:  # report and go on
-                lines.append(f"{rec.path.name}: rerun failed: {type(exc).__name__}: {exc}")
-                continue
-            finally:
-                torch.set_num_threads(threads)
-            moved = compare_metrics(rec, new)
-            status = "moved: " + "; ".join(moved) if moved else "reproduced"
-            print(f"  rerun {config.long_label()} ({rec.provenance.get('seconds', 0):.1f} s recorded, "
-                  f"{new.provenance['seconds']:.1f} s now): {status}", flush=True)
-            lines.extend(f"{rec.path.name}: {m}" for m in moved)
+    if jobs > 1 and len(chosen) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        # longest first, so that the long reruns do not end up last on one worker
+        chosen = sorted(chosen, key=lambda r: -(r.provenance.get("seconds") or 0.0))
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            outcomes = list(pool.map(_rerun_one, [str(r.path) for r in chosen]))
+    else:
+        outcomes = [_rerun_one(str(r.path)) for r in chosen]
+    for rec, (new, error) in zip(chosen, outcomes):
+        if error is not None:
+            lines.append(f"{rec.path.name}: rerun failed: {error}")
+            continue
+        moved = compare_metrics(rec, new)
+        status = "moved: " + "; ".join(moved) if moved else "reproduced"
+        print(f"  rerun {config_from_dict(rec.config).long_label()} ({rec.provenance.get('seconds', 0):.1f} s "
+              f"recorded, {new.provenance['seconds']:.1f} s now): {status}", flush=True)
+        lines.extend(f"{rec.path.name}: {m}" for m in moved)
     return lines
+
+
+def _rerun_one(path: str) -> tuple[Record | None, str | None]:
+    """Re-execute the record at ``path`` with the thread count it was made with, in a temporary folder:
+    ``(new record, None)`` or ``(None, "ExceptionType: message")``. Runs in a worker process with ``--jobs``."""
+    import torch
+
+    rec = read_record(Path(path))
+    config = config_from_dict(rec.config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(rec.provenance.get("threads") or threads))
+    try:
+        with tempfile.TemporaryDirectory(prefix="mgdl-rerun-") as tmp:
+            return run(config, results_dir=tmp, profile=rec.profile, train="always", progress=False), None
+    except Exception as exc:  # report and go on
+        return None, f"{type(exc).__name__}: {exc}"
+    finally:
+        torch.set_num_threads(threads)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --rerun: only records that took at least this long (skips instant references)")
     v.add_argument("--trained-only", action="store_true",
                    help="with --rerun: only records that trained a network (config epochs > 0)")
+    v.add_argument("--jobs", type=int, default=1, metavar="J",
+                   help="with --rerun: re-execute J records at a time, one process each (one per core)")
     v.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="glob on the record's path below --results, e.g. 'regression/*' (repeatable)")
     return p
@@ -169,13 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerun < 0:
         print(f"mgdl-results: --rerun must be >= 0, got {args.rerun}", file=sys.stderr)
         return 2
+    if args.jobs < 1:
+        print(f"mgdl-results: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
+        return 2
     valid, problems = verify(results, args.only)
     print(f"{len(valid)} valid record(s), {len(problems)} problem(s) in {results} (schema {SCHEMA})")
     for line in problems:
         print(f"  PROBLEM {line}")
     if args.rerun:
         problems += rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds,
-                          trained_only=args.trained_only)
+                          trained_only=args.trained_only, jobs=args.jobs)
     if problems:
         print(f"verify failed: {len(problems)} problem(s)", file=sys.stderr)
         return 1

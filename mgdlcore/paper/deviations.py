@@ -1,8 +1,8 @@
 """Where this book differs from the paper and from the authors' code, stated once (issue fidelity defects 4 and 6).
 
-* :data:`DIFFERENCES`: known differences from the authors' code (``Ronglong-Fang/Why-MGDL-outperforms-SGDL``)
+* ``DIFFERENCES``: known differences from the authors' code (``Ronglong-Fang/Why-MGDL-outperforms-SGDL``)
   that change numbers: what they do, what we do (and where), and the likely effect.
-* :data:`ALLOWED_DEVIATIONS`: paper-profile results allowed to differ from the paper's values by more than the
+* ``ALLOWED_DEVIATIONS``: paper-profile results allowed to differ from the paper's values by more than the
   stated tolerance, each with its reason; :func:`allowed_deviation` is what check cells call.
 * :func:`settings_by_source`: every setting the book uses, credited to the paper's text or to the authors' code
   only (built from ``values.SOURCES``).
@@ -178,13 +178,14 @@ def _table(header: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 def render_differences() -> str:
-    """:data:`DIFFERENCES` as a Markdown table."""
-    return _table(("topic", "the authors' code", "this book", "likely effect", "concerns"),
-                  [(d.topic, d.authors, d.ours, d.effect, d.applies_to) for d in DIFFERENCES])
+    """``DIFFERENCES`` as Markdown: one entry per topic (a list reads better than a five-column table)."""
+    return "\n\n".join(f"**{d.topic}** (concerns {d.applies_to})\n\n"
+                         f"- *The authors' code:* {d.authors}\n- *This book:* {d.ours}\n- *Likely effect:* {d.effect}"
+                         for d in DIFFERENCES)
 
 
 def render_allowed() -> str:
-    """:data:`ALLOWED_DEVIATIONS` as a Markdown table, or a sentence when there is none."""
+    """``ALLOWED_DEVIATIONS`` as a Markdown table, or a sentence when there is none."""
     if not ALLOWED_DEVIATIONS:
         return "No deviation of a paper-profile result from the paper's values is allowed at present."
     return _table(("table", "image", "method", "level", "reason"),

@@ -1,8 +1,8 @@
 """Every number of Fang & Xu (2025) that the book uses, in one place, each with its source.
 
 Keys are registry image names (``mgdlcore.data.images.REGISTRY``). A value comes either from the paper's text
-(section, table or figure given in the comment and in :data:`SOURCES`) or only from the authors' published code
-(``Ronglong-Fang/Why-MGDL-outperforms-SGDL``); :data:`SOURCES` says which, so that chapters credit each setting to
+(section, table or figure given in the comment and in ``SOURCES``) or only from the authors' published code
+(``Ronglong-Fang/Why-MGDL-outperforms-SGDL``); ``SOURCES`` says which, so that chapters credit each setting to
 its source. No other module of ``mgdlcore`` or any chapter may hold a copy of these numbers: import them from here.
 """
 

@@ -268,3 +268,9 @@ def plot_prediction(ax, record, *, color=None, label: str | None = None, target:
 def figure(nrows: int, ncols: int, *, width: float = 5.0, height: float = 3.4):
     """A figure with an ``nrows x ncols`` grid of axes (always 2-D)."""
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+
+
+def legend(ax, **kwargs) -> None:
+    """A legend where the axes have labelled artists (a pending panel has none), placed where it covers least data."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**{"loc": "best", "framealpha": 0.85, **kwargs})

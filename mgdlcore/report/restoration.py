@@ -115,7 +115,7 @@ def header_text(results: RestorationResults, *, seed: int, device: str, train: s
 
 
 def detail_point(results: RestorationResults) -> tuple[str, float]:
-    """The point a chapter shows in detail: the first image, at :data:`restoration.DETAIL_LEVEL` when in the grid."""
+    """The point a chapter shows in detail: the first image, at ``restoration.DETAIL_LEVEL`` when in the grid."""
     level = R.DETAIL_LEVEL[results.task]
     return results.images[0], (float(level) if level in results.levels else results.levels[0])
 

@@ -6,7 +6,7 @@ prox step (20) at the current (pre-update) parameters, then one optimiser step o
 
 MGDL (Appendix C.2): grade ``l`` has the image ``g_l = eps_l N_l(frozen features) + g_{l-1}`` with ``eps_1 = 1`` and
 ``eps_l`` the root-mean-square of ``g_{l-1} - f_obs`` (the authors' ``NewscaleFactor``); every grade minimises (24) on
-its total image; ``u`` carries over from grade to grade. The grade loop differs from :func:`training.grades.fit_mgdl`
+its total image; ``u`` carries over from grade to grade. The grade loop differs from :func:`~mgdlcore.training.grades.fit_mgdl`
 (loss (3) on residuals) in its objective, the scale ``eps_l`` and the shared ``u``, so it lives here.
 """
 

@@ -243,7 +243,7 @@ def _provenance(record: Record) -> str:
 
 
 def as_record(obj: Record | Mapping) -> Record:
-    """A :class:`Record` from a Record or a dict shaped like ``Record.data``."""
+    """A :class:`~mgdlcore.experiments.records.Record` from a Record or a dict shaped like ``Record.data``."""
     if isinstance(obj, Record):
         return obj
     if isinstance(obj, Mapping) and {"config", "metrics", "profile"} <= set(obj):

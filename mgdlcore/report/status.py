@@ -1,0 +1,44 @@
+"""The status of the records behind the book: per profile and task, how many of the profile's configs have a
+current record, which are pending and why, and what ``mgdl-results verify`` finds wrong (the reproducibility page)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from ..experiments.campaign import pending
+from ..experiments.profiles import all_configs
+from ..experiments.verify import verify
+
+
+def _reason_class(why: str) -> str:
+    return "stale" if why.startswith("stale") else "corrupt" if why.startswith("corrupt") else "missing"
+
+
+def record_status(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "paper")) -> list[dict]:
+    """One row per (profile, task): ``configs``, ``current``, ``missing``, ``stale``, ``corrupt`` counts."""
+    rows = []
+    for profile in profiles:
+        total = Counter(c.task for c in all_configs(profile, device="auto"))
+        todo = pending(profile, Path(results_dir), [], "auto")
+        by_task: dict[str, Counter] = {}
+        for config, why in todo:
+            by_task.setdefault(config.task, Counter())[_reason_class(why)] += 1
+        for task in sorted(total):
+            reasons = by_task.get(task, Counter())
+            rows.append({"profile": profile, "task": task, "configs": total[task],
+                         "current": total[task] - sum(reasons.values()),
+                         "missing": reasons["missing"], "stale": reasons["stale"], "corrupt": reasons["corrupt"]})
+    return rows
+
+
+def status_markdown(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "paper")) -> str:
+    """:func:`record_status` and the problems ``verify`` reports, as Markdown (a table and a list)."""
+    rows = record_status(results_dir, profiles)
+    head = "| profile | task | configs | current records | missing | stale | corrupt |\n|---|---|---:|---:|---:|---:|---:|\n"
+    body = "".join(f"| {r['profile']} | {r['task']} | {r['configs']} | {r['current']} | {r['missing']} | "
+                   f"{r['stale']} | {r['corrupt']} |\n" for r in rows)
+    valid, problems = verify(results_dir)
+    tail = (f"\n`mgdl-results verify` on the committed records: {len(valid)} valid, {len(problems)} problem(s).\n")
+    tail += "".join(f"\n- {line}" for line in problems)
+    return head + body + tail
