@@ -32,3 +32,14 @@ def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path, capsys, monkey
 def test_bad_arguments_fail_in_one_line(capsys):
     assert campaign.main(["smoke", "--threads", "0"]) == 2
     assert "--threads must be >= 1" in capsys.readouterr().err
+
+
+def test_campaign_on_a_dask_local_cluster(tmp_path, capsys):
+    """``--workers 2``: the pending runs go to two Dask worker processes; records land, a second call resumes."""
+    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi*", "--workers", "2"]
+    assert campaign.main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 pending run(s)" in out and "regression cameraman bilinear ok" in out and "[2/2]" in out
+    assert len(list((tmp_path / "regression").glob("*.json"))) == 2
+    assert campaign.main(args) == 0 and "0 pending run(s)" in capsys.readouterr().out
+    assert campaign.main(["smoke", "--workers", "0"]) == 2
