@@ -14,39 +14,20 @@ measurement (machine, torch version and thread count included).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
 
 import numpy as np
 import torch
+from _common import emit, lanczos, synthetic_net, timed
 
+from mgdlcore.analysis.hessian import OutputLoss, iteration_eigenvalues, loss_hessian, n_trainable
 from mgdlcore.data.grid import regression_data
-from mgdlcore.analysis.hessian import OutputLoss, extreme_eigenvalues, hvp_function, iteration_eigenvalues, loss_hessian, n_trainable
 from mgdlcore.models import build_grade, build_network
 from mgdlcore.structures import get_structure
-from mgdlcore.data.synthetic import synthetic_data
 from mgdlcore.training.loop import half_mse
 
 
-def emit(**kw):
-    kw.update(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.processor() or platform.machine())
-    print(json.dumps(kw), flush=True)
-
-
-def timed(fn, repeat=1):
-    best = float("inf")
-    out = None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return out, best
-
-
 def dense_synthetic(repeat: int) -> None:
-    d = synthetic_data(1)
-    net = build_network(get_structure("26"), seed=0, init="he_normal", relu_prime_at_zero=1)
+    net, d = synthetic_net("26")
     loss = OutputLoss(d.x_train, lambda o: half_mse(d.y_train, o))
     loss_hessian(net, loss)                                                   # warm-up (first torch.func use)
     H, t_h = timed(lambda: loss_hessian(net, loss), repeat)
@@ -80,20 +61,10 @@ def lanczos_table1(size: int, solve: bool) -> None:
 
 
 def _lanczos_one(name, net, x, y, solve: bool) -> None:
-    hvp = hvp_function(net, OutputLoss(x, lambda o: half_mse(y, o)))
-    n = n_trainable(net)
-    v = np.random.default_rng(1).standard_normal(n)
-    _, t_hvp = timed(lambda: hvp(v), 3)
-    calls = [0]
-
-    def counted(u):
-        calls[0] += 1 if np.ndim(u) == 1 else np.shape(u)[1]
-        return hvp(u)
-
-    row = dict(case=f"lanczos {name}", points=int(x.shape[0]), parameters=n, hvp_s=t_hvp)
+    r = lanczos(net, x, y, solve=solve)
+    row = dict(case=f"lanczos {name}", points=r["points"], parameters=r["parameters"], hvp_s=r["hvp_s"])
     if solve:
-        vals, t_l = timed(lambda: extreme_eigenvalues(counted, n, 10, "LA", tol=1e-5))
-        row.update(lanczos_10_largest_s=t_l, hvp_calls=calls[0], lambda_max=float(vals[-1]))
+        row.update(lanczos_10_largest_s=r["lanczos_s"], hvp_calls=r["hvp_calls"], lambda_max=r["lambda_max"])
     emit(**row)
 
 

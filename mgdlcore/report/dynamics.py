@@ -265,9 +265,10 @@ def plot_prediction(ax, record, *, color=None, label: str | None = None, target:
     return ax
 
 
-def figure(nrows: int, ncols: int, *, width: float = 5.0, height: float = 3.4):
-    """A figure with an ``nrows x ncols`` grid of axes (always 2-D)."""
-    return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+def figure(nrows: int, ncols: int, *, width: float = 3.5, height: float = 2.8, max_width: float = 7.5):
+    """A figure with an ``nrows x ncols`` grid of axes (always 2-D), at most ``max_width`` inches wide so that its
+    text stays legible at the book's column width."""
+    return plt.subplots(nrows, ncols, figsize=(min(width * ncols, max_width), height * nrows), squeeze=False)
 
 
 def legend(ax, **kwargs) -> None:

@@ -74,20 +74,17 @@ def _pending(ax, text: str) -> None:
 
 
 def case_figure(runs: Sequence[Record | str], title: str):
-    """One row per figure of the paper: for each run (a record, or the reason it is pending) its eigenvalue track
-    and its loss, eigenvalue panels first (the paper's layout: SGDL, MGDL, then the losses)."""
+    """One figure per figure of the paper: for each run (a record, or the reason it is pending) its eigenvalue track
+    (top row) and its loss (bottom row), in the paper's order (SGDL, then MGDL). Provenance goes in the caption."""
     n = len(runs)
-    fig, axes = plt.subplots(1, 2 * n, figsize=(3.1 * 2 * n, 2.9), squeeze=False)
-    axes = axes[0]
-    prov = set()
+    fig, axes = plt.subplots(2, n, figsize=(min(3.5 * n, 7.0), 4.8), squeeze=False)
     for i, rec in enumerate(runs):
         if isinstance(rec, Record):
-            plot_track(rec, axes[i], axes[n + i])
-            prov.add(rec.provenance_text())
+            plot_track(rec, axes[0, i], axes[1, i])
         else:
-            _pending(axes[i], str(rec))
-            _pending(axes[n + i], str(rec))
-    fig.suptitle(title + ("\n" + "; ".join(sorted(prov)) if prov else ""), fontsize=8)
+            _pending(axes[0, i], str(rec))
+            _pending(axes[1, i], str(rec))
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -102,42 +99,51 @@ def _g(x) -> str:
     return "–" if x is None else f"{x:.3g}"
 
 
+def _provenance_line(records: Mapping[str, Record | str]) -> str:
+    from .provenance import provenance_caption
+
+    done = [r for r in records.values() if isinstance(r, Record)]
+    return f"*Runs: {provenance_caption(done)}.*" if done else "*No run has a record yet.*"
+
+
 def summary_table(records: Mapping[str, Record | str]) -> str:
-    """Markdown: one row per run (pending runs with the reason)."""
-    head = ("| run | net | eta | epochs / grade | data | eig. | min at init | min (all epochs) | max # <= -1 | "
-            "checks with <= -1 | loss up (fraction) | largest loss jump | grades stopped | profile, device, seed, "
-            "commit |")
-    rows = [head, "|" + "---|" * head.count(" |")]
+    """Markdown: the runs' settings, then their eigenvalue results (two tables that fit the column; pending runs
+    with the reason), provenance in one line above."""
+    setup = ["| run | net | eta | epochs / grade | data | eigenvalues by |", "|---|---|---|---|---|---|"]
+    found = ["| run | min at init | min (all epochs) | max # <= -1 | checks with <= -1 | loss up (fraction) | "
+             "largest loss jump | grades stopped |", "|---|---|---|---|---|---|---|---|"]
     for label, rec in records.items():
         if not isinstance(rec, Record):
-            rows.append(f"| {label} | pending: {rec} |" + " |" * (head.count(" |") - 2))
+            setup.append(f"| {label} | pending: {rec} | | | | |")
             continue
         c, m = rec.config, rec.metrics
         data = (f"{m['n_train']} points" if c["case"] == "synthetic" else
                 f"{m['height']}x{m['width']} px, {m['n_train']} train")
-        rows.append(
-            f"| {label} | ({c['structure']}) | {c['learning_rate']:g} | {c['epochs']:,} | {data} | {c['eig_method']} | "
-            f"{_f(m['min_eig_at_init'])} | {_f(m['min_eig'])} | {_f(m['max_n_le_minus1'])} | "
-            f"{m['evals_with_le_minus1']}/{m['n_evals']} | {_f(m['frac_increases'], 2)} | {_g(m['max_jump'])} | "
-            f"{m['n_stopped']} | {rec.provenance_text()} |")
-    return "\n".join(rows)
+        setup.append(f"| {label} | ({c['structure']}) | {c['learning_rate']:g} | {c['epochs']:,} | {data} | "
+                     f"{c['eig_method']} |")
+        found.append(f"| {label} | {_f(m['min_eig_at_init'])} | {_f(m['min_eig'])} | {_f(m['max_n_le_minus1'])} | "
+                     f"{m['evals_with_le_minus1']}/{m['n_evals']} | {_f(m['frac_increases'], 2)} | "
+                     f"{_g(m['max_jump'])} | {m['n_stopped']} |")
+    return "\n\n".join([_provenance_line(records), "\n".join(setup), "\n".join(found)])
 
 
 def denoising_table(records: Mapping[str, Record | str]) -> str:
-    """Markdown: PSNR (34) of the noisy input and of each model / grade of the denoising runs."""
-    head = "| run | image | noise | PSNR noisy (dB) | PSNR after each model / grade (dB) | profile, device, seed, commit |"
-    rows = [head, "|---|---|---|---|---|---|"]
+    """Markdown: PSNR (34) of the noisy input and of each model / grade of the denoising runs; provenance above."""
+    head = "| run | image | noise | PSNR noisy (dB) | PSNR after each model / grade (dB) |"
+    rows = [head, "|---|---|---|---|---|"]
+    shown = {}
     for label, rec in records.items():
         if not isinstance(rec, Record):
             if label.startswith("denoising"):
-                rows.append(f"| {label} | pending: {rec} | | | | |")
+                rows.append(f"| {label} | pending: {rec} | | | |")
             continue
         if rec.config["case"] != "denoising":
             continue
+        shown[label] = rec
         per = ", ".join(f"{p['name']}: {p['psnr']:.2f}" for p in rec.series["psnr_per_model"])
         rows.append(f"| {label} | {rec.metrics['height']}x{rec.metrics['width']} | {rec.config['noise_level']:g} | "
-                    f"{rec.metrics['psnr_observed']:.2f} | {per} | {rec.provenance_text()} |")
-    return "\n".join(rows)
+                    f"{rec.metrics['psnr_observed']:.2f} | {per} |")
+    return _provenance_line(shown) + "\n\n" + "\n".join(rows)
 
 
 # ------------------------------------------------------------------------------------------------ smoke checks

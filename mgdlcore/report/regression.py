@@ -92,7 +92,7 @@ def gap_summary(records: Sequence[Record]) -> dict[str, float | int | None]:
 def loss_figure(records: Sequence[Record]):
     """Training loss of SGDL and MGDL per image (seed of the first record), grades end to end (Figures 5-6)."""
     images = [im for im, m in by_image(records).items() if {"SGDL", "MGDL"} <= set(m)]
-    fig, axes = plt.subplots(len(images), 2, figsize=(8.5, 2.3 * max(len(images), 1)), squeeze=False)
+    fig, axes = plt.subplots(len(images), 2, figsize=(7.0, 2.1 * max(len(images), 1)), squeeze=False)
     for row, image in zip(axes, images):
         methods = by_image(records)[image]
         for ax, method, color in zip(row, NETWORKS, ("C3", "C0")):
@@ -103,33 +103,49 @@ def loss_figure(records: Sequence[Record]):
 
 
 def reconstruction_grid(records: Sequence[Record]):
-    """One row per image: the target, bicubic, SGDL and MGDL after each grade, titled with test PSNR (dB)."""
-    rows = []
+    """One column per image, one row per method: the target, bicubic, SGDL and MGDL after each grade, each panel
+    labelled with its test PSNR (dB). Rows are labelled once on the left, images once on top (legible at the
+    book's column width)."""
+    columns = {}
     for image, methods in by_image(records).items():
         if not {"SGDL", "MGDL"} <= set(methods):
             continue
         first = next(iter(methods.values()))[0]
-        row = [(first.arrays()["target"], f"{display_name(image)}: target")]
+        panels = {"target": (first.arrays()["target"], None)}
         for method in ("bicubic", "SGDL", "MGDL"):
             if method not in methods:
                 continue
             rec = methods[method][0]
             arrays = rec.arrays()
             if method == "MGDL":
-                row += [(arrays[f"grade {g['grade']}"], f"MGDL grade {g['grade']}: {_fmt(g.get('psnr_test'))}")
-                        for g in rec.series.get("psnr_per_grade", [])]
+                panels.update({f"MGDL grade {g['grade']}": (arrays[f"grade {g['grade']}"], g.get("psnr_test"))
+                               for g in rec.series.get("psnr_per_grade", [])})
             else:
-                row.append((arrays[method], f"{method}: {_fmt(rec.metrics.get('psnr_test'))}"))
-        rows.append(row)
-    ncols = max((len(r) for r in rows), default=1)
-    fig, axes = plt.subplots(max(len(rows), 1), ncols, figsize=(1.6 * ncols, 1.75 * max(len(rows), 1)), squeeze=False)
+                panels[method] = (arrays[method], rec.metrics.get("psnr_test"))
+        columns[image] = panels
+    row_names = list(dict.fromkeys(name for panels in columns.values() for name in panels)) or ["target"]
+    ncols = max(len(columns), 1)
+    side = min(1.35, 6.4 / ncols)
+    fig, axes = plt.subplots(len(row_names), ncols, figsize=(side * ncols + 0.6, side * len(row_names)),
+                             squeeze=False)
     for ax in axes.flat:
-        ax.axis("off")
-    for r, row in enumerate(rows):
-        for c, (img, title) in enumerate(row):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    for c, (image, panels) in enumerate(columns.items()):
+        axes[0, c].set_title(display_name(image), fontsize=8)
+        for r, name in enumerate(row_names):
+            if name not in panels:
+                continue
+            img, value = panels[name]
             axes[r, c].imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1)
-            axes[r, c].set_title(title, fontsize=7)
-    fig.tight_layout(pad=0.3)
+            if value is not None:
+                axes[r, c].text(0.03, 0.04, _fmt(value), transform=axes[r, c].transAxes, fontsize=7, color="k",
+                                bbox=dict(facecolor="white", alpha=0.8, pad=1, lw=0))
+    for r, name in enumerate(row_names):
+        axes[r, 0].set_ylabel(name.replace("MGDL grade ", "MGDL g"), fontsize=8)
+    fig.tight_layout(pad=0.2, h_pad=0.2, w_pad=0.2)
     return fig
 
 
@@ -144,7 +160,7 @@ def paper_reference(images: Sequence[str]) -> dict[str, float]:
 
 def residual_figure(records: Sequence[Record]):
     """RMS residual after each MGDL grade on the training pixels and on all pixels (from PSNR: 10^(-PSNR/20))."""
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 2.8))
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.6))
     for image, methods in by_image(records).items():
         if "MGDL" not in methods:
             continue

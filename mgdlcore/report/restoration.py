@@ -234,10 +234,10 @@ def detail_figure(results: RestorationResults, image: str, level: float):
                    for g in mgdl.series.get("psnr_per_grade", [])]
     ncols = 4
     nrows = max(1, -(-len(panels) // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.75 * ncols, 2.05 * nrows), squeeze=False)
     for ax, (title, img) in zip(axes.flat, panels):
         ax.imshow(np.clip(img, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
     if not panels:
@@ -248,11 +248,11 @@ def detail_figure(results: RestorationResults, image: str, level: float):
 
 def psnr_curves_figure(results: RestorationResults, image: str, level: float):
     """PSNR against the clean image during training, SGDL (left) and MGDL with grades end to end (right)."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(7.0, 2.8), sharey=True)
     observed = None
     for ax, method in zip(axes, R.NETWORKS):
         rec = results.get(image, level, method)
-        ax.set_title(METHOD_LABELS[method] + ("" if rec else " (pending)"), fontsize=10)
+        ax.set_title(METHOD_LABELS[method] + ("" if rec else " (pending)"), fontsize=9)
         ax.set_xlabel("epoch" + (" (grades end to end)" if method == "MGDL" else ""))
         if rec is None:
             continue
@@ -268,7 +268,7 @@ def psnr_curves_figure(results: RestorationResults, image: str, level: float):
             offset += g["epochs_run"]
         if observed is not None:
             ax.axhline(observed, c="gray", lw=0.8, ls="--", label="corrupted input")
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=7, loc="lower right", framealpha=0.85)
     axes[0].set_ylabel("PSNR (dB)")
     fig.tight_layout()
     return fig

@@ -1,4 +1,4 @@
-"""The claims table as Markdown, for the book's claims page and for chapters."""
+"""The claims with their verdicts as Markdown, for the book's claims page and for chapters."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 from .base import PAPER_PROFILE, Claim, Verdict, load_pool
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _text(text: str) -> str:
+    """Plain text for Markdown: no raw HTML (``<image>`` is a placeholder, not a tag), one line."""
+    return str(text).replace("<", "\\<").replace("\n", " ")
 
 
 def select(claims: list[Claim], section: int | str | None) -> list[Claim]:
@@ -35,22 +36,19 @@ def _evidence(v: Verdict) -> str:
     return text
 
 
-def render_table(claims: list[Claim], results: list[Verdict], indications: list[Verdict] | None = None) -> str:
-    """A Markdown table: id, section, the paper's statement, our evidence with provenance, the verdict; with
-    ``indications`` (another profile's results) two more columns give that profile's evidence and indication."""
-    head = "| claim | where | the paper's statement | our evidence | verdict |"
-    if indications is not None:
-        prof = indications[0].profile if indications else "other"
-        head += f" {prof}-profile evidence | {prof}-profile indication |"
-    rows = [head, "|" + "---|" * head.count(" |")]
+def render_claims(claims: list[Claim], results: list[Verdict], indications: list[Verdict] | None = None) -> str:
+    """Markdown, one block per claim: id, section, verdict (and another profile's indication), the paper's
+    statement, and the evidence with its provenance (a list reads better than a seven-column table)."""
+    blocks = []
     for i, (c, v) in enumerate(zip(claims, results)):
-        row = (f"| `{c.id}` | {_cell(c.section)} | {_cell(c.statement)} | {_cell(_evidence(v))} | "
-               f"**{_cell(v.label)}** |")
+        head = f"**`{c.id}`** · {_text(c.section)} · verdict **{_text(v.label)}**"
+        lines = [f"- *Our evidence:* {_text(_evidence(v))}"]
         if indications is not None:
             w = indications[i]
-            row += f" {_cell(_evidence(w))} | {_cell(w.label)} |"
-        rows.append(row)
-    return "\n".join(rows)
+            head += f" · {_text(w.label)}"
+            lines.append(f"- *{w.profile}-profile evidence:* {_text(_evidence(w))}")
+        blocks.append(f"{head}\n\n> {_text(c.statement)}\n\n" + "\n".join(lines))
+    return "\n\n".join(blocks)
 
 
 def render_markdown(section: int | str | None = None, results_dir: str | Path | None = None,
@@ -60,7 +58,7 @@ def render_markdown(section: int | str | None = None, results_dir: str | Path | 
 
     ``results_dir`` None -> ``mgdlcore.report.paths.default_results_dir(profile)``. A profile other than
     ``paper`` gives indications, labelled with the profile. ``indication_profile`` adds that profile's
-    indications as two more columns (its records from ``indication_results_dir``, default as above).
+    indications beside each verdict (its records from ``indication_results_dir``, default as above).
     """
     from ...report.paths import default_results_dir
     from . import CLAIMS
@@ -73,7 +71,7 @@ def render_markdown(section: int | str | None = None, results_dir: str | Path | 
     if indication_profile is not None:
         other = default_results_dir(indication_profile) if indication_results_dir is None else indication_results_dir
         extra = verdicts(chosen, other, indication_profile)
-    return render_table(chosen, verdicts(chosen, results_dir, profile), extra)
+    return render_claims(chosen, verdicts(chosen, results_dir, profile), extra)
 
 
 def summary(results: list[Verdict]) -> dict[str, int]:

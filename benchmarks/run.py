@@ -1,0 +1,292 @@
+"""Speed of the paper's computations as ratios against this machine's own float32 matrix-multiply rate, in one run.
+
+Cases (network structures of Appendix D; FLOPs counted as in ``_common.step_flops``):
+
+* ``gemm_peak``, ``gemm_layer``: GFLOP/s of ``torch.mm`` on 2048^3 and on (16384 x 128) @ (128 x 128), on the
+  device; ``gemm_peak_1t``: 2048^3 on the CPU with one thread (the reference of the synthetic sweep).
+* ``sgdl28_step`` (+ ``sgdl28_ms_per_epoch``): one Adam step of SGDL (28) on 16,384 points (the training set of the
+  256 x 256 Cameraman); ``mgdl32_grade_step``: one Adam step of grade 2 of MGDL (32) on 16,384 cached frozen
+  features; ``sgdl29_denoise_step``: one step of SGDL (29) on the penalised ROF objective (Appendix C) on every
+  pixel of a 512 x 512 grid (``--quick``: 256 x 256). Achieved GFLOP/s, ratio to ``gemm_peak``.
+* ``synthetic_step_26``: microseconds per full-batch GD epoch (SGD, lr 0.01) of SGDL (26) on the 1,024 points of
+  eq. (5), CPU, one thread.
+* ``synthetic_sweep``: setting 1, SGDL (26) and the grades of MGDL (30) over a learning-rate grid by plain GD, on
+  2 CPU processes of one thread each; aggregate GFLOP/s, ratio = value / (2 x ``gemm_peak_1t``).
+* ``hessian_dense_26``: seconds for the dense Hessian of (26) at 1,024 points and all its eigenvalues.
+* ``lanczos_28_*``, ``lanczos_32_*``: seconds for the 10 largest Hessian eigenvalues by Lanczos of SGDL (28) and
+  grade 1 of MGDL (32) on every pixel of Cameraman (256 x 256: 65,536 points, ``_full``; ``--quick``: subsampled
+  to 64 x 64, 4,096 points).
+* ``denoise_step_allocator_default`` / ``_tuned``: ms per (29) denoising step on the CPU in a subprocess with
+  ``MGDL_ALLOCATOR=default`` (glibc defaults) and with the package default (``mgdlcore.allocator``); ratio
+  tuned / default.
+
+    python benchmarks/run.py [--quick] [--json FILE] [--device auto|cpu|cuda] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import (adam_step_seconds, denoise_step_seconds, lanczos, matmul_rate, num_threads, step_flops,
+                     synthetic_net, time_it, timed)
+
+from mgdlcore.allocator import allocator_state
+from mgdlcore.analysis.hessian import OutputLoss, iteration_eigenvalues, loss_hessian
+from mgdlcore.data.grid import regression_data
+from mgdlcore.data.images import ImageError, load_image
+from mgdlcore.device import describe_device, resolve_device
+from mgdlcore.experiments.gd_dynamics import subsample
+from mgdlcore.models import build_grade, build_network
+from mgdlcore.structures import get_structure
+from mgdlcore.training.grades import fit_mgdl, fit_network
+from mgdlcore.training.loop import TrainConfig, half_mse
+
+HERE = Path(__file__).resolve().parent
+N_IMAGE = 16_384                 # training points of a 256 x 256 image (every other row and column)
+CPU = torch.device("cpu")
+
+
+@dataclass
+class Ctx:
+    """What the cases share: device, mode, seconds per measurement, and the rows measured so far."""
+
+    device: torch.device
+    quick: bool
+    seconds: float
+    rows: list[dict] = field(default_factory=list)
+
+    def value(self, case: str) -> float:
+        return next(r["value"] for r in self.rows if r["case"] == case)
+
+    def add(self, case: str, value: float, unit: str, reference: str | None = None, scale: float = 1.0) -> None:
+        """Record and print a row; ``ratio = value / (scale * value of reference)``."""
+        ratio = value / (scale * self.value(reference)) if reference else None
+        row = dict(case=case, value=float(value), unit=unit, reference=reference, ratio=ratio)
+        self.rows.append(row)
+        print(f"{case:<32} {value:>11.4g}  {unit:<36} {reference or '-':<30} "
+              f"{'-' if ratio is None else f'{ratio:.3f}'}", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ cases
+def gemm(ctx: Ctx) -> None:
+    """float32 ``torch.mm`` throughput: the references of every ratio."""
+    ctx.add("gemm_peak", matmul_rate(2048, 2048, 2048, ctx.device, ctx.seconds) / 1e9, "GFLOP/s, 2048^3")
+    ctx.add("gemm_layer", matmul_rate(N_IMAGE, 128, 128, ctx.device, ctx.seconds) / 1e9,
+            f"GFLOP/s, ({N_IMAGE}x128)@(128x128)")
+    with num_threads(1):
+        ctx.add("gemm_peak_1t", matmul_rate(2048, 2048, 2048, CPU, ctx.seconds) / 1e9, "GFLOP/s, 2048^3, cpu 1 thread")
+
+
+def sgdl28_step(ctx: Ctx) -> None:
+    """One Adam step of SGDL (28) [2] -> [128] x 8 -> [1] on 16,384 points."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(N_IMAGE, 2, generator=g).to(ctx.device), torch.rand(N_IMAGE, 1, generator=g).to(ctx.device)
+    s = get_structure("28")
+    t = adam_step_seconds(build_network(s).to(ctx.device), x, y, ctx.device, ctx.seconds)
+    ctx.add("sgdl28_step", step_flops(s.widths, N_IMAGE) / t / 1e9, f"GFLOP/s, N={N_IMAGE}", "gemm_peak")
+    ctx.add("sgdl28_ms_per_epoch", t * 1e3, f"ms/epoch, N={N_IMAGE}")
+
+
+def mgdl32_grade_step(ctx: Ctx) -> None:
+    """One Adam step of grade 2 of MGDL (32), [128]_F -> [128] x 2 -> [1], on cached frozen features."""
+    g = torch.Generator().manual_seed(0)
+    feats = torch.relu(torch.randn(N_IMAGE, 128, generator=g)).to(ctx.device)
+    y = torch.rand(N_IMAGE, 1, generator=g).to(ctx.device)
+    s = get_structure("32")
+    t = adam_step_seconds(build_grade(s, 2).to(ctx.device), feats, y, ctx.device, ctx.seconds)
+    ctx.add("mgdl32_grade_step", step_flops(s.grade_widths(2), N_IMAGE) / t / 1e9, f"GFLOP/s, N={N_IMAGE}",
+            "gemm_peak")
+
+
+def denoise_side(ctx: Ctx) -> int:
+    return 256 if ctx.quick else 512
+
+
+def sgdl29_denoise_step(ctx: Ctx) -> None:
+    """One step of SGDL (29) [2] -> [128] x 12 -> [1] on the ROF objective, every pixel of the grid."""
+    side = denoise_side(ctx)
+    t = denoise_step_seconds(side, ctx.device, ctx.seconds)
+    ctx.add("sgdl29_denoise_step", step_flops(get_structure("29").widths, side**2) / t / 1e9,
+            f"GFLOP/s, N={side**2} ({side}x{side})", "gemm_peak")
+
+
+def synthetic_step_26(ctx: Ctx) -> None:
+    """One full-batch GD epoch of SGDL (26) [1] -> [32] x 4 -> [1] on the 1,024 points of eq. (5), one thread."""
+    net, d = synthetic_net("26")
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        half_mse(d.y_train, net(d.x_train)).backward()
+        opt.step()
+
+    with num_threads(1):
+        t = time_it(step, CPU, ctx.seconds, warmup=10)
+    ctx.add("synthetic_step_26", t * 1e6, "us/epoch, N=1024, cpu 1 thread")
+
+
+def _sweep_init() -> None:
+    torch.set_num_threads(1)
+
+
+def sweep_run(method: str, lr: float, epochs: int) -> tuple[float, float, float]:
+    """One GD run of eq. (5), setting 1: SGDL (26), or the four grades of MGDL (30) ([32]_F -> [32] -> [1]) on
+    cached features; ``(FLOPs done, start, end)`` (diverged runs count the epochs they ran)."""
+    start = time.time()
+    cfg = TrainConfig(epochs=epochs, learning_rate=lr, optimizer="gd", eval_every=epochs, progress=False)
+    _, d = synthetic_net("26")
+    kw = dict(seed=0, init="he_normal", relu_prime_at_zero=1)
+    n = d.x_train.shape[0]
+    if method == "SGDL":
+        s = get_structure("26")
+        _, hist = fit_network(s, d.x_train, d.y_train, cfg, **kw)
+        flops = hist.epochs_run * step_flops(s.widths, n)
+    else:
+        s = get_structure("30")
+        _, results = fit_mgdl(s, d.x_train, d.y_train, cfg, **kw)
+        flops = sum(r.history.epochs_run * step_flops(s.grade_widths(r.grade), n) for r in results)
+    return flops, start, time.time()
+
+
+def synthetic_sweep(ctx: Ctx) -> None:
+    """SGDL (26) and MGDL (30) over a learning-rate grid, 2 spawned processes x 1 thread; aggregate GFLOP/s
+    from the first run's start to the last run's end (process start-up and imports excluded)."""
+    lrs, epochs = ((0.003, 0.03, 0.3), 2_000) if ctx.quick else ((0.001, 0.003, 0.01, 0.03, 0.1, 0.3), 10_000)
+    runs = [(m, lr) for lr in lrs for m in ("SGDL", "MGDL")]
+    with cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=_sweep_init) as pool:
+        list(pool.map(sweep_run, ["SGDL", "MGDL"], [0.01, 0.01], [20, 20]))            # start both, warm up
+        out = list(pool.map(sweep_run, *zip(*runs), [epochs] * len(runs)))
+    flops = sum(f for f, _, _ in out)
+    wall = max(e for _, _, e in out) - min(s for _, s, _ in out)
+    ctx.add("synthetic_sweep", flops / wall / 1e9, f"GFLOP/s, {len(runs)} runs x {epochs} ep, 2 procs",
+            "gemm_peak_1t", scale=2.0)
+
+
+def hessian_dense_26(ctx: Ctx) -> None:
+    """Dense Hessian of the loss of SGDL (26) at the 1,024 points of eq. (5) (closed form, float32) and all its
+    eigenvalues (float64, as in the records)."""
+    net, d = synthetic_net("26")
+    net = net.to(ctx.device)
+    y = d.y_train.to(ctx.device)
+    loss = OutputLoss(d.x_train.to(ctx.device), lambda o: half_mse(y, o))
+    loss_hessian(net, loss)                                                   # warm-up (first torch.func use)
+    _, t = timed(lambda: iteration_eigenvalues(loss_hessian(net, loss), 0.08), 2)
+    ctx.add("hessian_dense_26", t, "s, 3265 parameters, N=1024")
+
+
+def cameraman_pixels(side: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """Every pixel of Cameraman (256 x 256) subsampled to ``side``; a random image where it cannot be loaded."""
+    try:
+        img, label = subsample(load_image("cameraman"), side), "Cameraman"
+    except (ImageError, OSError) as err:
+        print(f"# cameraman not available ({err}); a random image is used", file=sys.stderr)
+        img, label = np.random.default_rng(0).random((side, side)), "random image"
+    data = regression_data(img, device)
+    return data.x["test"], data.y["test"], label
+
+
+def lanczos_cases(ctx: Ctx) -> None:
+    """10 largest Hessian eigenvalues by Lanczos: SGDL (28) and grade 1 of MGDL (32), [2] -> [128] x 2 -> [1]."""
+    x, y, label = cameraman_pixels(64 if ctx.quick else 256, ctx.device)
+    suffix = str(x.shape[0]) if ctx.quick else "full"
+    kw = dict(seed=0, init="he_normal", relu_prime_at_zero=1)
+    nets = {"28": build_network(get_structure("28"), **kw), "32": build_grade(get_structure("32"), 1, **kw)}
+    for name, net in nets.items():
+        r = lanczos(net.to(ctx.device), x, y)
+        ctx.add(f"lanczos_{name}_{suffix}", r["lanczos_s"], f"s, N={r['points']} {label}, {r['hvp_calls']} HVPs")
+
+
+def allocator_child_seconds(side: int, seconds: float, allocator: str | None) -> tuple[float, str]:
+    """Seconds per CPU denoising step in a fresh interpreter, ``MGDL_ALLOCATOR`` set to ``allocator`` (None: unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "MGDL_ALLOCATOR"}
+    env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    if allocator is not None:
+        env["MGDL_ALLOCATOR"] = allocator
+    code = (f"import sys, torch; sys.path.insert(0, {str(HERE)!r}); torch.set_num_threads({torch.get_num_threads()}); "
+            f"import _common; _common.denoise_child({side}, {seconds})")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=HERE.parent, capture_output=True, text=True,
+                         check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return res["seconds"], res["allocator"]
+
+
+def allocator(ctx: Ctx) -> None:
+    """The (29) denoising step on the CPU with glibc's default allocator settings and with ``mgdlcore``'s tuning."""
+    side = denoise_side(ctx)
+    for case, env in (("denoise_step_allocator_default", "default"), ("denoise_step_allocator_tuned", None)):
+        t, state = allocator_child_seconds(side, ctx.seconds, env)
+        ctx.add(case, t * 1e3, f"ms/step, N={side**2}, cpu, {state}",
+                "denoise_step_allocator_default" if env is None else None)
+
+
+CASES = (gemm, sgdl28_step, mgdl32_grade_step, sgdl29_denoise_step, synthetic_step_26, synthetic_sweep,
+         hessian_dense_26, lanczos_cases, allocator)
+
+
+# ------------------------------------------------------------------------------------------------ main
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def header(ctx: Ctx) -> str:
+    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    machine = f"{platform.platform()}, {cpu_name()} ({os.cpu_count()} cpus)"
+    return (f"# {date} | {machine} | torch {torch.__version__} | threads {torch.get_num_threads()} | "
+            f"device {describe_device(ctx.device)} | allocator {allocator_state()} | commit {git_commit()} | "
+            f"{'quick' if ctx.quick else 'full'}")
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smaller problems, no full-size Lanczos (< 4 min on 2 cores)")
+    p.add_argument("--json", type=Path, help="write the rows as a JSON list to this file")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (synthetic and allocator cases: cpu)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's, e.g. $OMP_NUM_THREADS)")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    try:
+        device = resolve_device(a.device)
+    except ValueError as err:
+        p.error(str(err))
+    ctx = Ctx(device, a.quick, 1.0 if a.quick else 3.0)
+    print(header(ctx), flush=True)
+    print(f"{'case':<32} {'value':>11}  {'unit':<36} {'reference':<30} ratio", flush=True)
+    t0 = time.perf_counter()
+    for case in CASES:
+        case(ctx)
+    print(f"# {time.perf_counter() - t0:.0f} s", flush=True)
+    if a.json:
+        a.json.write_text(json.dumps(ctx.rows, indent=1) + "\n")
+    return ctx.rows
+
+
+if __name__ == "__main__":
+    main()
