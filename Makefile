@@ -23,9 +23,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install -q -e . --no-deps
 	touch $(STAMP)
 
-# the book reads committed records only: nothing is trained and no image is downloaded at build time
+# the book reads committed records only: nothing is trained and no image is downloaded at build time;
+# --all re-executes every page (Sphinx would otherwise keep pages whose source did not change, even when the
+# package or the records did)
 book: $(STAMP)
-	MGDL_TRAIN=never $(BIN)/jupyter-book build . -W -n --keep-going
+	MGDL_TRAIN=never $(BIN)/jupyter-book build . --all -W -n --keep-going
 
 # lint, unit tests, every chapter in the smoke profile (nbval) and its rerun line, then the committed records:
 # keys, ancestry and code fingerprints, and a rerun of the cheapest trained record of each task

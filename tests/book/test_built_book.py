@@ -61,7 +61,7 @@ def browser():
         opts.add_argument(arg)
     drv = webdriver.Chrome(service=Service(driver_path), options=opts)
     drv.set_page_load_timeout(60)
-    drv.set_script_timeout(60)
+    drv.set_script_timeout(300)   # MathJax typesets long pages slowly on a busy machine
     yield drv
     drv.quit()
 
@@ -74,12 +74,12 @@ def test_the_book_was_built():
 # what each page is checked for, as one script run in the page once MathJax has finished
 PAGE_REPORT = """
 const done = arguments[arguments.length - 1];
-// MathJax loads asynchronously: wait (up to 20 s) for it to start, then for its first typesetting pass
+// MathJax loads asynchronously: wait (up to 60 s) for it to start, then for its first typesetting pass
 const started = new Promise(resolve => {
   const t0 = Date.now();
   (function poll() {
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) resolve(MathJax.startup.promise);
-    else if (!document.querySelector('.math') || Date.now() - t0 > 20000) resolve();
+    else if (!document.querySelector('.math') || Date.now() - t0 > 60000) resolve();
     else setTimeout(poll, 100);
   })();
 });

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .base import INDICATIONS, PAPER_PROFILE, VERDICTS, Claim, Finding, Query, Undecided, Verdict, subject_of
 from .eigen import eigen_claims, msdl_claims
 from .learning_rate import learning_rate_claims
-from .render import render_claims, render_markdown, select, summary, verdicts
+from .render import render_claims, render_markdown, render_readings, select, summary, verdicts
 from .tables import table_claims
 
 CLAIMS: list[Claim] = table_claims() + learning_rate_claims() + eigen_claims() + msdl_claims()
@@ -26,4 +26,4 @@ def claim(claim_id: str) -> Claim:
 
 
 __all__ = ["CLAIMS", "INDICATIONS", "PAPER_PROFILE", "VERDICTS", "Claim", "Finding", "Query", "Undecided", "Verdict",
-           "claim", "render_claims", "render_markdown", "select", "subject_of", "summary", "verdicts"]
+           "claim", "render_claims", "render_markdown", "render_readings", "select", "subject_of", "summary", "verdicts"]

@@ -80,3 +80,9 @@ def summary(results: list[Verdict]) -> dict[str, int]:
     for v in results:
         out[v.status] = out.get(v.status, 0) + 1
     return out
+
+
+def render_readings(claims: list[Claim]) -> str:
+    """Markdown list: how each claim is read as a test on records, and which records it needs."""
+    return "\n".join(f"- `{c.id}`: {_text(c.reading or 'as stated')}. Records: {_text(c.needs_text())}."
+                     for c in claims)
