@@ -1,5 +1,7 @@
 """The image-regression kind (Sec. 4, Table 1) on the engine."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -121,3 +123,21 @@ def test_profile_function_lists_table1():
     assert ("cameraman", "MGDL", 2) in labels and ("cameraman", "bicubic", 0) in labels
     assert {c.size for c in cfgs} == {128} and {c.epochs for c in cfgs if c.method == "SGDL"} == {3000}
     assert make_config("walnut", "SGDL", "paper").structure == "29"
+
+
+@pytest.mark.parametrize("method", ["SGDL", "MGDL"])
+def test_prefix_rerun_matches_the_recorded_loss_curve_and_flags_an_edit(tmp_path, data_dir, method):
+    """``verify --prefix-epochs``: the first epochs of a run, rerun alone, give the recorded losses; an edited
+    loss value is named."""
+    from mgdlcore.experiments import verify
+
+    rec = run(small("cameraman", method), results_dir=tmp_path, progress=False)   # a rerun needs a registry image
+    valid, problems = verify.verify(tmp_path)
+    assert problems == [] and verify.rerun(valid, 1, prefix_epochs=20) == []
+    data = json.loads(rec.path.read_text())
+    data["series"]["grades"][0]["loss"][7] *= 1.001           # a loss the code does not produce
+    rec.path.write_text(json.dumps(data))
+    lines = verify.rerun(verify.verify(tmp_path)[0], 1, prefix_epochs=20)
+    assert len(lines) == 1 and "loss at epoch 7" in lines[0]
+    lines = verify.rerun(verify.verify(tmp_path)[0], 1, prefix_epochs=5)     # epoch 7 is past the prefix
+    assert lines == []

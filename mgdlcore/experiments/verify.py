@@ -1,6 +1,6 @@
 """``mgdl-results verify``: are the committed records still what the current code computes?
 
-    mgdl-results verify [--results DIR] [--rerun N] [--per-task] [--jobs J] [--only PATTERN]
+    mgdl-results verify [--results DIR] [--rerun N] [--per-task] [--prefix-epochs E] [--jobs J] [--only PATTERN]
 
 Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists each record that
 
@@ -17,13 +17,17 @@ Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists e
 cheapest of each task; ``--min-seconds S`` leaves out records that took less, ``--trained-only`` those that
 trained no network, such as classical references), each with the thread count it was made with, with the current code in a temporary folder and fails when a metric moves beyond its
 tolerance (absolute, per metric, declared by the kind; 1e-6 relative for metrics without one) or ``diverged``
-differs. A record from a dirty tree is accepted when its code fingerprint matches: the fingerprint, not the
+differs. ``--prefix-epochs E`` makes the reruns of trained image records cheap: such a record is re-executed for
+its first ``E`` epochs only (MGDL: the first ``E`` epochs of grade 1), and its training-loss curve over those epochs
+must match the recorded one within 1e-6 (relative): training does not depend on the total number of epochs, so the
+prefix of a run is the run of the prefix. Records without a loss curve per grade are rerun in full. A record from a dirty tree is accepted when its code fingerprint matches: the fingerprint, not the
 commit, says which code made it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fnmatch
 import math
 import sys
@@ -36,6 +40,7 @@ from .records import Record, RecordError, read_record
 from .runner import config_from_dict, kind_of, run, staleness
 
 DEFAULT_RELATIVE = 1e-6
+PREFIX_RELATIVE = 1e-6   # loss curve of a prefix rerun against the recorded curve
 
 
 def check_record(rec: Record) -> list[str]:
@@ -100,11 +105,43 @@ def compare_metrics(old: Record, new: Record) -> list[str]:
     return out
 
 
+def loss_curve(series: dict) -> dict[int, float | None] | None:
+    """``{epoch: loss}`` of the first model / grade of a record's series, or None when it has no such curve."""
+    grades = series.get("grades") if isinstance(series, dict) else None
+    if not (isinstance(grades, list) and grades and isinstance(grades[0], dict)
+            and "loss_epochs" in grades[0] and "loss" in grades[0]):
+        return None
+    return dict(zip(grades[0]["loss_epochs"], grades[0]["loss"]))
+
+
+def prefix_config(config, epochs: int):
+    """``config`` trained for its first ``epochs`` epochs only (MGDL: grade 1 only)."""
+    changes = {"epochs": epochs}
+    if config.method == "MGDL" and hasattr(config, "n_grades"):
+        changes["n_grades"] = 1
+    return dataclasses.replace(config, **changes)
+
+
+def compare_prefix(old: Record, new: Record, epochs: int) -> list[str]:
+    """Epochs below ``epochs`` where the rerun's loss differs from the recorded loss beyond PREFIX_RELATIVE."""
+    a, b = loss_curve(old.series), loss_curve(new.series)
+    common = sorted(e for e in set(a) & set(b) if e < epochs)
+    if not common:
+        return [f"no common epoch below {epochs} in the loss curves"]
+    out = []
+    for e in common:
+        x, y = a[e], b[e]
+        if (x is None) != (y is None) or (x is not None and abs(x - y) > PREFIX_RELATIVE * max(abs(x), 1e-30)):
+            out.append(f"loss at epoch {e}: {x!r} -> {y!r}")
+    return out[:3] + ([f"... {len(out) - 3} more epochs"] if len(out) > 3 else [])
+
+
 def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds: float = 0.0,
-          trained_only: bool = False, jobs: int = 1) -> list[str]:
+          trained_only: bool = False, jobs: int = 1, prefix_epochs: int | None = None) -> list[str]:
     """Re-execute the ``n`` cheapest records (of each task with ``per_task``) that took at least ``min_seconds``
     (and, with ``trained_only``, trained a network: ``epochs > 0``), each with the thread count it was made with
-    (float sums depend on it), ``jobs`` at a time in separate processes; problem lines."""
+    (float sums depend on it), ``jobs`` at a time in separate processes; with ``prefix_epochs`` records with a loss
+    curve are rerun for that many epochs only (see the module docstring); problem lines."""
 
     def eligible(r: Record) -> bool:
         trained = (r.config.get("epochs") or 0) > 0
@@ -121,6 +158,9 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds:
     else:
         chosen = ranked[:n]
     lines = []
+    # a prefix rerun where it is shorter than the record and the record has a loss curve to compare
+    prefixes = {r.key: prefix_epochs if (prefix_epochs and (r.config.get("epochs") or 0) > prefix_epochs
+                                         and loss_curve(r.series) is not None) else None for r in chosen}
     if jobs > 1 and len(chosen) > 1:
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
@@ -128,28 +168,33 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds:
         # longest first, so that the long reruns do not end up last on one worker
         chosen = sorted(chosen, key=lambda r: -(r.provenance.get("seconds") or 0.0))
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            outcomes = list(pool.map(_rerun_one, [str(r.path) for r in chosen]))
+            outcomes = list(pool.map(_rerun_one, [str(r.path) for r in chosen], [prefixes[r.key] for r in chosen]))
     else:
-        outcomes = [_rerun_one(str(r.path)) for r in chosen]
+        outcomes = [_rerun_one(str(r.path), prefixes[r.key]) for r in chosen]
     for rec, (new, error) in zip(chosen, outcomes):
         if error is not None:
             lines.append(f"{rec.path.name}: rerun failed: {error}")
             continue
-        moved = compare_metrics(rec, new)
+        prefix = prefixes[rec.key]
+        moved = compare_metrics(rec, new) if prefix is None else compare_prefix(rec, new, prefix)
         status = "moved: " + "; ".join(moved) if moved else "reproduced"
-        print(f"  rerun {config_from_dict(rec.config).long_label()} ({rec.provenance.get('seconds', 0):.1f} s "
-              f"recorded, {new.provenance['seconds']:.1f} s now): {status}", flush=True)
+        what = "" if prefix is None else f", first {prefix} epochs"
+        print(f"  rerun {config_from_dict(rec.config).long_label()}{what} ({rec.provenance.get('seconds', 0):.1f} s "
+              f"recorded in full, {new.provenance['seconds']:.1f} s now): {status}", flush=True)
         lines.extend(f"{rec.path.name}: {m}" for m in moved)
     return lines
 
 
-def _rerun_one(path: str) -> tuple[Record | None, str | None]:
-    """Re-execute the record at ``path`` with the thread count it was made with, in a temporary folder:
-    ``(new record, None)`` or ``(None, "ExceptionType: message")``. Runs in a worker process with ``--jobs``."""
+def _rerun_one(path: str, prefix_epochs: int | None = None) -> tuple[Record | None, str | None]:
+    """Re-execute the record at ``path`` (its first ``prefix_epochs`` epochs only, when given) with the thread count
+    it was made with, in a temporary folder: ``(new record, None)`` or ``(None, "ExceptionType: message")``. Runs in
+    a worker process with ``--jobs``."""
     import torch
 
     rec = read_record(Path(path))
     config = config_from_dict(rec.config)
+    if prefix_epochs is not None:
+        config = prefix_config(config, prefix_epochs)
     threads = torch.get_num_threads()
     torch.set_num_threads(int(rec.provenance.get("threads") or threads))
     try:
@@ -174,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --rerun: only records that trained a network (config epochs > 0)")
     v.add_argument("--jobs", type=int, default=1, metavar="J",
                    help="with --rerun: re-execute J records at a time, one process each (one per core)")
+    v.add_argument("--prefix-epochs", type=int, default=None, metavar="E",
+                   help="with --rerun: rerun trained image records for their first E epochs only and compare the "
+                        "loss curve (cheap; records without a loss curve are rerun in full)")
     v.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="glob on the record's path below --results, e.g. 'regression/*' (repeatable)")
     return p
@@ -190,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rerun < 0:
         print(f"mgdl-results: --rerun must be >= 0, got {args.rerun}", file=sys.stderr)
         return 2
+    if args.prefix_epochs is not None and args.prefix_epochs < 1:
+        print(f"mgdl-results: --prefix-epochs must be >= 1, got {args.prefix_epochs}", file=sys.stderr)
+        return 2
     if args.jobs < 1:
         print(f"mgdl-results: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
@@ -199,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  PROBLEM {line}")
     if args.rerun:
         problems += rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds,
-                          trained_only=args.trained_only, jobs=args.jobs)
+                          trained_only=args.trained_only, jobs=args.jobs, prefix_epochs=args.prefix_epochs)
     if problems:
         print(f"verify failed: {len(problems)} problem(s)", file=sys.stderr)
         return 1

@@ -45,8 +45,9 @@ def _find(names: list[str]) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():
+    """A fresh headless Chromium per page (a page that hangs cannot stall the next one)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -61,7 +62,7 @@ def browser():
         opts.add_argument(arg)
     drv = webdriver.Chrome(service=Service(driver_path), options=opts)
     drv.set_page_load_timeout(60)
-    drv.set_script_timeout(300)   # MathJax typesets long pages slowly on a busy machine
+    drv.set_script_timeout(100)   # below the driver's 120-s read timeout: a hung page fails with a clear error
     yield drv
     drv.quit()
 
@@ -75,11 +76,13 @@ def test_the_book_was_built():
 PAGE_REPORT = """
 const done = arguments[arguments.length - 1];
 // MathJax loads asynchronously: wait (up to 60 s) for it to start, then for its first typesetting pass
+const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+const hasMath = article.querySelector('.math') && [...document.scripts].some(s => /mathjax/i.test(s.src));
 const started = new Promise(resolve => {
   const t0 = Date.now();
   (function poll() {
     if (window.MathJax && MathJax.startup && MathJax.startup.promise) resolve(MathJax.startup.promise);
-    else if (!document.querySelector('.math') || Date.now() - t0 > 60000) resolve();
+    else if (!hasMath || Date.now() - t0 > 60000) resolve();
     else setTimeout(poll, 100);
   })();
 });
@@ -87,7 +90,6 @@ const ready = started;
 ready.then(() => {
   const report = {broken_images: [], uncaptioned_images: [], stderr: [], raw_math: [], wide_tables: [],
                   mathjax_src: [...document.scripts].map(s => s.src).filter(s => /mathjax/i.test(s))};
-  const article = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
   for (const img of article.querySelectorAll('img')) {
     const name = img.getAttribute('src') || '?';
     if (!img.complete || img.naturalWidth === 0) report.broken_images.push(name);
@@ -98,7 +100,7 @@ ready.then(() => {
     report.stderr.push(el.innerText.slice(0, 200));
   for (const el of article.querySelectorAll('pre'))
     if (el.innerText.includes('Traceback (most recent call last)')) report.stderr.push(el.innerText.slice(0, 200));
-  for (const el of article.querySelectorAll('.math'))
+  for (const el of document.querySelectorAll('.math'))   // the navigation too: page titles are listed there
     if (!el.querySelector('mjx-container') && !el.closest('mjx-container')) report.raw_math.push(el.innerText.slice(0, 80));
   const column = article.getBoundingClientRect().width;
   for (const t of article.querySelectorAll('table')) {
