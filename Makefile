@@ -26,12 +26,8 @@ $(STAMP): requirements.txt pyproject.toml
 # the book reads committed records only: nothing is trained and no image is downloaded at build time;
 # --all re-executes every page (Sphinx would otherwise keep pages whose source did not change, even when the
 # package or the records did)
-# BOOK_JOBS pages are executed at a time (Jupyter Book's CLI has no flag for it; its build_sphinx takes `jobs`)
-BOOK_JOBS ?= 2
 book: $(STAMP)
-	MGDL_TRAIN=never $(BIN)/python -c "import functools, sys, jupyter_book.sphinx as s; \
-	  s.build_sphinx = functools.partial(s.build_sphinx, jobs=$(BOOK_JOBS)); \
-	  from jupyter_book.cli.main import main; sys.exit(main())" build . --all -W -n --keep-going
+	MGDL_TRAIN=never $(BIN)/jupyter-book build . --all -W -n --keep-going
 
 # lint, unit tests (two processes), every chapter's rerun line and nbval in the smoke profile (the nbval pass
 # reuses the rerun lines' smoke runs), then the committed records:
