@@ -166,3 +166,11 @@ def check_values(records: Mapping[str, Record | str]) -> dict[str, dict[str, flo
 def pick(runs: Mapping[str, Record | str], *labels: str) -> list[Record | str]:
     """The runs of ``labels`` in that order (``"not in this profile"`` for a label without a run)."""
     return [runs.get(label, "not in this profile") for label in labels]
+
+
+def figure_provenance(runs: Sequence[Record | str]) -> str:
+    """The provenance of the runs a figure shows, for its caption (``records pending`` when none has a record)."""
+    from .provenance import provenance_caption
+
+    done = [r for r in runs if isinstance(r, Record)]
+    return provenance_caption(done) if done else "records pending"
