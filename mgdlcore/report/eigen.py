@@ -100,10 +100,7 @@ def _g(x) -> str:
 
 
 def _provenance_line(records: Mapping[str, Record | str]) -> str:
-    from .provenance import provenance_caption
-
-    done = [r for r in records.values() if isinstance(r, Record)]
-    return f"*Runs: {provenance_caption(done)}.*" if done else "*No run has a record yet.*"
+    return f"*Runs: {figure_provenance(list(records.values()))}.*"
 
 
 def summary_table(records: Mapping[str, Record | str]) -> str:
