@@ -291,3 +291,21 @@ def _files_with(text: str) -> list[str]:
 @pytest.mark.parametrize("value", ["25.21", "31.67", "38.24"])
 def test_paper_values_live_in_one_file(value):
     assert _files_with(value) == ["mgdlcore/paper/values.py"]
+
+
+def test_rendered_claims_escape_placeholders_that_look_like_html():
+    md = C.render_readings(C.CLAIMS)
+    assert "T1.\\<image>.gain" in md and "T1.<image>" not in md
+
+
+def test_record_status_counts_current_and_missing_records(tmp_path):
+    from mgdlcore.experiments import gd_dynamics
+    from mgdlcore.experiments.runner import run
+    from mgdlcore.report.status import record_status
+
+    config = gd_dynamics.configs("smoke", ("learning_rate",), device="auto")[0]
+    before = {r["task"]: r for r in record_status(tmp_path, ("smoke",))}
+    run(config, results_dir=tmp_path, profile="smoke", progress=False)
+    after = {r["task"]: r for r in record_status(tmp_path, ("smoke",))}
+    assert before["learning_rate"]["current"] == 0 and after["learning_rate"]["current"] == 1
+    assert after["learning_rate"]["missing"] == before["learning_rate"]["missing"] - 1
