@@ -20,7 +20,7 @@ Cases (network structures of Appendix D; FLOPs counted as in ``_common.step_flop
   ``MGDL_ALLOCATOR=default`` (glibc defaults) and with the package default (``mgdlcore.allocator``); ratio
   tuned / default.
 
-    python benchmarks/run.py [--quick] [--json FILE] [--device auto|cpu|cuda] [--threads N]
+    python benchmarks/run.py [--quick] [--json FILE] [--device auto|cpu|cuda] [--threads N] [--only CASE ...]
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from _common import (adam_step_seconds, denoise_step_seconds, lanczos, matmul_rate, num_threads, step_flops,
-                     synthetic_net, time_it, timed)
+                     sync, synthetic_net, time_it, timed)
 
 from mgdlcore.allocator import allocator_state
 from mgdlcore.analysis.hessian import OutputLoss, iteration_eigenvalues, loss_hessian
@@ -52,7 +52,8 @@ from mgdlcore.experiments.gd_dynamics import subsample
 from mgdlcore.models import build_grade, build_network
 from mgdlcore.structures import get_structure
 from mgdlcore.training.grades import fit_mgdl, fit_network
-from mgdlcore.training.loop import TrainConfig, half_mse
+from mgdlcore.training.batched import StackedMLP, train_gd_batched
+from mgdlcore.training.loop import TrainConfig, half_mse, train
 
 HERE = Path(__file__).resolve().parent
 N_IMAGE = 16_384                 # training points of a 256 x 256 image (every other row and column)
@@ -86,6 +87,13 @@ def gemm(ctx: Ctx) -> None:
     ctx.add("gemm_peak", matmul_rate(2048, 2048, 2048, ctx.device, ctx.seconds) / 1e9, "GFLOP/s, 2048^3")
     ctx.add("gemm_layer", matmul_rate(N_IMAGE, 128, 128, ctx.device, ctx.seconds) / 1e9,
             f"GFLOP/s, ({N_IMAGE}x128)@(128x128)")
+    if ctx.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            ctx.add("gemm_peak_tf32", matmul_rate(2048, 2048, 2048, ctx.device, ctx.seconds) / 1e9,
+                    "GFLOP/s, 2048^3, TF32 matmuls", "gemm_peak")
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = False
     with num_threads(1):
         ctx.add("gemm_peak_1t", matmul_rate(2048, 2048, 2048, CPU, ctx.seconds) / 1e9, "GFLOP/s, 2048^3, cpu 1 thread")
 
@@ -175,6 +183,36 @@ def synthetic_sweep(ctx: Ctx) -> None:
             "gemm_peak_1t", scale=2.0)
 
 
+SWEEP_LRS = (0.001, 0.003, 0.005, 0.006, 0.008, 0.01, 0.03, 0.05, 0.08, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def synthetic_sweep_batched(ctx: Ctx) -> None:
+    """Setting 1, SGDL (26) at the 14 learning rates of Sec. 5 on the device: one run after another (``_serial``,
+    ms per epoch of the whole sweep) and all 14 stacked into one batched model (``_batched``); ratio = serial /
+    batched time (``_speedup``)."""
+    epochs = 500 if ctx.quick else 2_000
+    _, d = synthetic_net("26")
+    x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
+    cfg = TrainConfig(epochs=epochs, learning_rate=0.01, optimizer="gd", eval_every=epochs, progress=False)
+    s = get_structure("26")
+    nets = [build_network(s, seed=0, init="he_normal", relu_prime_at_zero=1).to(ctx.device) for _ in SWEEP_LRS]
+
+    def serial():
+        for lr, net in zip(SWEEP_LRS, nets):
+            train(lambda net=net: half_mse(y, net(x)), list(net.parameters()), replace(cfg, learning_rate=lr))
+
+    def batched():
+        train_gd_batched(StackedMLP(nets), x, y, SWEEP_LRS, cfg)
+
+    for fn in (serial, batched):                                   # warm-up (kernels, allocator)
+        fn()
+    _, t_serial = timed(lambda: (serial(), sync(ctx.device)), 1)
+    _, t_batched = timed(lambda: (batched(), sync(ctx.device)), 1)
+    ctx.add("synthetic_sweep_serial", t_serial / epochs * 1e3, f"ms/epoch of 14 runs, {describe_device(ctx.device)}")
+    ctx.add("synthetic_sweep_batched", t_batched / epochs * 1e3, "ms/epoch of 14 runs stacked", "synthetic_sweep_serial")
+    ctx.add("synthetic_sweep_speedup", t_serial / t_batched, "x, serial time / batched time")
+
+
 def hessian_dense_26(ctx: Ctx) -> None:
     """Dense Hessian of the loss of SGDL (26) at the 1,024 points of eq. (5) (closed form, float32) and all its
     eigenvalues (float64, as in the records)."""
@@ -233,7 +271,7 @@ def allocator(ctx: Ctx) -> None:
 
 
 CASES = (gemm, sgdl28_step, mgdl32_grade_step, sgdl29_denoise_step, synthetic_step_26, synthetic_sweep,
-         hessian_dense_26, lanczos_cases, allocator)
+         synthetic_sweep_batched, hessian_dense_26, lanczos_cases, allocator)
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -269,6 +307,8 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--json", type=Path, help="write the rows as a JSON list to this file")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (synthetic and allocator cases: cpu)")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's, e.g. $OMP_NUM_THREADS)")
+    p.add_argument("--only", action="append", default=[], metavar="CASE", choices=[c.__name__ for c in CASES],
+                   help="run only this group of cases (repeatable; gemm always runs, as every ratio's reference)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -281,7 +321,8 @@ def main(argv=None) -> list[dict]:
     print(f"{'case':<32} {'value':>11}  {'unit':<36} {'reference':<30} ratio", flush=True)
     t0 = time.perf_counter()
     for case in CASES:
-        case(ctx)
+        if not a.only or case is gemm or case.__name__ in a.only:
+            case(ctx)
     print(f"# {time.perf_counter() - t0:.0f} s", flush=True)
     if a.json:
         a.json.write_text(json.dumps(ctx.rows, indent=1) + "\n")
