@@ -205,6 +205,20 @@ def test_fingerprint_ignores_prose_but_not_code(tmp_path):
     assert not {"experiments.records", "experiments.runner", "paper.values"} & set(fp)
 
 
+def test_fingerprint_text_is_the_same_on_every_python():
+    """Records made under another Python (3.12 on a GPU machine) must not look stale: the dump that is hashed is
+    pinned to the text Python 3.11 gives (3.12 adds empty ``type_params``, 3.13 hides empty fields)."""
+    import ast
+
+    from mgdlcore.experiments.provenance import syntax_dump
+
+    tree = ast.parse("class A:\n    def f(self, x):\n        return x\n")
+    assert syntax_dump(tree) == (
+        "Module(body=[ClassDef(name='A', bases=[], keywords=[], body=[FunctionDef(name='f', args=arguments("
+        "posonlyargs=[], args=[arg(arg='self'), arg(arg='x')], kwonlyargs=[], kw_defaults=[], defaults=[]), "
+        "body=[Return(value=Name(id='x', ctx=Load()))], decorator_list=[])], decorator_list=[])], type_ignores=[])")
+
+
 def test_lock_of_a_dead_process_is_cleared(tmp_path):
     import socket
     import subprocess

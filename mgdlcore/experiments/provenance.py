@@ -127,7 +127,18 @@ def _normalised_source_hash(path: Path) -> str:
             if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
                     and isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()[:12]
+    return hashlib.sha256(syntax_dump(tree).encode()).hexdigest()[:12]
+
+
+def syntax_dump(tree: ast.AST) -> str:
+    """``ast.dump`` in the same text on every Python from 3.11 on, so that a record made under another Python
+    version (a GPU machine's, say) is recognised: the ``type_params`` fields that 3.12 added are dropped where they
+    are empty (they were absent before), and 3.13's omission of empty fields is turned off."""
+    for node in ast.walk(tree):
+        if getattr(node, "type_params", None) == []:
+            del node.type_params
+    extra = {"show_empty": True} if sys.version_info >= (3, 13) else {}
+    return ast.dump(tree, include_attributes=False, **extra)
 
 
 def code_fingerprint(module: str) -> dict[str, str]:
