@@ -128,6 +128,18 @@ def test_stale_code_is_recomputed(tmp_path, monkeypatch):
     assert CALLS == [2.0, 2.0]
 
 
+def test_records_are_found_on_any_device_but_the_config_own_first(tmp_path):
+    from dataclasses import replace
+
+    from mgdlcore.experiments.runner import find_on_any_device
+
+    run(ToyConfig(x=3.0), results_dir=tmp_path)                     # made on the CPU
+    gpu = replace(ToyConfig(x=3.0), device="cuda")                  # asked for as a GPU config
+    found = find_on_any_device([gpu, ToyConfig(x=5.0)], tmp_path)   # x=5 has no record anywhere: left out
+    assert [r.config["device"] for r in found] == ["cpu"] and found[0].metrics["value"] == 9.0
+    assert CALLS == [3.0]                                           # nothing computed
+
+
 def test_lock_prevents_a_second_writer(tmp_path):
     path = record_path(tmp_path, ToyConfig())
     path.parent.mkdir(parents=True)

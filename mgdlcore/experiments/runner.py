@@ -13,6 +13,7 @@ A kind registers its config class and a *compute* function (``compute(config, co
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import socket
@@ -189,6 +190,22 @@ def find_record(config: ExperimentConfig, results_dir: str | os.PathLike, *, mov
     if reason:
         return None, f"stale record ({reason})"
     return rec, None
+
+
+def find_on_any_device(configs, results_dir: str | os.PathLike) -> list[Record]:
+    """The current records of ``configs`` made on any device (the config's own first, then the others), for
+    showing results made elsewhere, e.g. paper-profile records from a GPU in a book built on a CPU. Configs
+    without a record on any device are left out; nothing is computed."""
+    from .config import DEVICES
+
+    out = []
+    for config in configs:
+        for device in (config.device, *(d for d in DEVICES if d != config.device)):
+            rec, _ = find_record(dataclasses.replace(config, device=device), results_dir, move_corrupt=False)
+            if rec is not None:
+                out.append(rec)
+                break
+    return out
 
 
 def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = None, profile: str = "custom",

@@ -44,11 +44,18 @@ def _fmt(mean, sd=None, nd=2) -> str:
     return f"{mean:.{nd}f}" + (f" ± {sd:.{nd}f}" if sd is not None else "")
 
 
-def table1_markdown(records: Sequence[Record]) -> str:
+def table1_markdown(records: Sequence[Record], paper_profile: Sequence[Record] = ()) -> str:
     """Table 1 in Markdown: our TrPSNR / TePSNR (final epoch) and TePSNR at the best validation epoch (mean ± sd
-    over seeds when there are several) beside the paper's; interpolation rows give the test PSNR."""
-    rows = ["| Image | Method | TrPSNR (ours) | TePSNR (ours) | TePSNR, best val. (ours) | TrPSNR (paper) | "
-            "TePSNR (paper) |", "|---|---|---|---|---|---|---|"]
+    over seeds when there are several) beside the paper's; interpolation rows give the test PSNR.
+
+    ``paper_profile``: records of the paper's own setting (native size, 10^4 epochs), shown in two more columns
+    where they exist; leave empty when ``records`` are themselves the paper profile's."""
+    extra = bool(paper_profile)
+    paper_runs = by_image(paper_profile) if extra else {}
+    head = "| Image | Method | TrPSNR (ours) | TePSNR (ours) | TePSNR, best val. (ours) |"
+    if extra:
+        head += " TrPSNR (ours, paper profile) | TePSNR (ours, paper profile) |"
+    rows = [head + " TrPSNR (paper) | TePSNR (paper) |", "|---" * (7 + 2 * extra) + "|"]
     for image, methods in by_image(records).items():
         for method, recs in methods.items():
             paper = TABLE1.get(image, {}).get(method, (None, None))
@@ -57,8 +64,12 @@ def table1_markdown(records: Sequence[Record]) -> str:
             network = method in NETWORKS
             train = _fmt(*_stat(recs, "psnr_train")[:2]) if network else "exact"
             best = _fmt(*_stat(recs, "psnr_test_at_best_val")[:2]) if network else ""
-            rows.append(f"| {display_name(image)} | {label} | {train} | {_fmt(*_stat(recs, 'psnr_test')[:2])} | {best} | "
-                        f"{_fmt(paper[0])} | {_fmt(paper[1])} |")
+            row = f"| {display_name(image)} | {label} | {train} | {_fmt(*_stat(recs, 'psnr_test')[:2])} | {best} |"
+            if extra:
+                ours = paper_runs.get(image, {}).get(method, [])
+                row += (f" {_fmt(*_stat(ours, 'psnr_train')[:2])} | {_fmt(*_stat(ours, 'psnr_test')[:2])} |"
+                        if network else " | |")
+            rows.append(row + f" {_fmt(paper[0])} | {_fmt(paper[1])} |")
     return "\n".join(rows)
 
 
