@@ -128,6 +128,29 @@ def test_stale_code_is_recomputed(tmp_path, monkeypatch):
     assert CALLS == [2.0, 2.0]
 
 
+@pytest.mark.parametrize("moves", [False, True])
+def test_adopt_restamps_only_when_a_full_rerun_reproduces(tmp_path, monkeypatch, moves):
+    import dataclasses
+
+    for x in (2.0, 3.0):
+        run(ToyConfig(x=x), results_dir=tmp_path)
+    fake = {**runner.current_code("toy"), "models": "000000000000"}      # a changed code path
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
+    if moves:                                                           # ... that changes a result
+        kind = runner.kind_of("toy")
+        moved = dataclasses.replace(kind, compute=lambda c, ctx: toy_compute(dataclasses.replace(c, x=c.x + 1), ctx))
+        monkeypatch.setitem(runner.KINDS, "toy", moved)
+    assert len(verify.verify(tmp_path)[1]) == 2                              # both stale
+    n, problems = verify.adopt(tmp_path)
+    if moves:
+        assert n == 0 and any("value" in p for p in problems) and len(verify.verify(tmp_path)[1]) == 2
+    else:
+        assert n == 2 and not problems and verify.verify(tmp_path)[1] == []
+        rec = read_record(record_path(tmp_path, ToyConfig(x=3.0)))
+        assert rec.provenance["adopted"]["checked_by"] in {record_path(tmp_path, ToyConfig(x=x)).name for x in (2.0, 3.0)}
+        assert rec.provenance["code"] == fake and rec.provenance["adopted"]["from_code"] != fake
+
+
 def test_records_are_found_on_any_device_but_the_config_own_first(tmp_path):
     from dataclasses import replace
 

@@ -16,6 +16,8 @@ records ``stopped_epoch``; later eigenvalues are not computed, and the loss afte
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import asdict, dataclass, field
 
@@ -122,6 +124,17 @@ class EigenTracker:
         if self.stop_below is not None and epoch > 0 and low is not None and low < self.stop_below:
             self.freeze(epoch)
         return {}
+
+    def state_dict(self) -> dict:
+        """The track so far (plain data), for checkpoints inside a run."""
+        return dataclasses.asdict(self.track)
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore the track of a checkpoint; a network frozen then is frozen again."""
+        self.track = Track(**state)
+        self.release()
+        if self.track.stopped_epoch is not None:
+            self.freeze(self.track.stopped_epoch)
 
     def freeze(self, epoch: int) -> None:
         """Zero every later gradient of the tracked network: plain-GD steps from here on change nothing."""

@@ -185,6 +185,13 @@ class _EigenTrack:
             self.values.setdefault(k, []).append(float(v))
         return None
 
+    def state_dict(self) -> dict:
+        """The eigenvalues so far (plain data), for checkpoints inside a run."""
+        return {"epochs": list(self.epochs), "values": {k: list(v) for k, v in self.values.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs, self.values = list(state["epochs"]), {k: list(v) for k, v in state["values"].items()}
+
     def series(self, k: int) -> dict:
         v = self.values
         if not self.epochs:

@@ -14,8 +14,11 @@ A kind registers its config class and a *compute* function (``compute(config, co
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
+import json
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable
@@ -27,12 +30,16 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
+from ..training.checkpoint import checkpointing
 from .config import ExperimentConfig
 from .provenance import changed_modules, code_fingerprint, provenance
 from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
 
 TRAIN_MODES = ("missing", "never", "always")
 MAX_ARRAY_SIZE = 256 * 256   # arrays larger than this (native-size images) are not stored: results/ stays small
+
+
+CHECKPOINTS = ".checkpoints"   # folder of in-run checkpoints inside a results folder
 
 
 @dataclass
@@ -192,6 +199,13 @@ def find_record(config: ExperimentConfig, results_dir: str | os.PathLike, *, mov
     return rec, None
 
 
+def checkpoint_folder(results_dir: str | os.PathLike, config: ExperimentConfig, code: dict[str, str]) -> Path:
+    """``<results>/.checkpoints/<task>-<key>-<code>/``: the checkpoints of one config made by one version of its
+    code path (a checkpoint of other code is never resumed); removed once the record is written."""
+    digest = hashlib.sha256(json.dumps(code, sort_keys=True).encode()).hexdigest()[:8]
+    return Path(results_dir) / CHECKPOINTS / f"{config.task}-{config.key[:16]}-{digest}"
+
+
 def find_on_any_device(configs, results_dir: str | os.PathLike) -> list[Record]:
     """The current records of ``configs`` made on any device (the config's own first, then the others), for
     showing results made elsewhere, e.g. paper-profile records from a GPU in a book built on a CPU. Configs
@@ -248,9 +262,13 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
 
     if results_dir is None:
         return compute()[0]
+    folder = checkpoint_folder(results_dir, config, code)
     with _lock(record_path(results_dir, config)):
-        rec, arrays = compute()
-        return write_record(results_dir, config, rec, arrays)
+        with checkpointing(folder):
+            rec, arrays = compute()
+        out = write_record(results_dir, config, rec, arrays)
+        shutil.rmtree(folder, ignore_errors=True)
+        return out
 
 
 def run_many(configs, *, results_dir, profile: str, train: str = "missing", progress: bool = True

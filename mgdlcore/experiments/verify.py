@@ -1,6 +1,7 @@
 """``mgdl-results verify``: are the committed records still what the current code computes?
 
     mgdl-results verify [--results DIR] [--rerun N] [--per-task] [--prefix-epochs E] [--jobs J] [--only PATTERN]
+    mgdl-results adopt [--results DIR] [--jobs J] [--dry-run]
 
 Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists each record that
 
@@ -22,6 +23,8 @@ its first ``E`` epochs only (MGDL: the first ``E`` epochs of grade 1), and its t
 must match the recorded one within 1e-6 (relative): training does not depend on the total number of epochs, so the
 prefix of a run is the run of the prefix. Records without a loss curve per grade are rerun in full. A record from a dirty tree is accepted when its code fingerprint matches: the fingerprint, not the
 commit, says which code made it.
+
+``adopt`` is for a change of code that should move no number (a checkpoint, a faster path): see :func:`adopt`.
 """
 
 from __future__ import annotations
@@ -206,6 +209,86 @@ def _rerun_one(path: str, prefix_epochs: int | None = None) -> tuple[Record | No
         torch.set_num_threads(threads)
 
 
+def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> tuple[int, list[str]]:
+    """Records that are stale only because their code changed, re-stamped with the current fingerprint where the
+    change is shown not to move results: ``(records adopted, problem lines)``.
+
+    Records are grouped by task and recorded fingerprint. From each group the cheapest record that trained a network
+    on this machine's device (a classical reference when no record trained) is rerun *in full* with the current
+    code and must reproduce every metric within its tolerance and its whole training-loss curve within 1e-6
+    (relative). Then every record of the group gets ``provenance.code`` = the current fingerprint and
+    ``provenance.adopted`` = the old fingerprint, the record that was rerun and the commit. A group whose rerun
+    moved, or that has no record runnable here (e.g. GPU records only), stays stale and is reported.
+    """
+    import json
+
+    import torch
+
+    from .records import write_json_atomic
+    from .runner import current_code
+
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        try:
+            rec = read_record(path)
+        except RecordError:
+            continue
+        problems = check_record(rec)
+        if problems and all(p.startswith("stale: code changed") for p in problems):
+            key = (rec.config["task"], json.dumps(rec.provenance.get("code"), sort_keys=True))
+            groups.setdefault(key, []).append(rec)
+    here = {"cpu"} | ({"cuda"} if torch.cuda.is_available() else set())
+    samples, lines = {}, []
+    for key, recs in groups.items():
+        runnable = [r for r in recs if r.config.get("device", "cpu") in here]
+        trained = [r for r in runnable if (r.config.get("epochs") or 0) > 0]
+        pool = sorted(trained or runnable, key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
+        if not pool:
+            lines.append(f"{key[0]}: {len(recs)} stale record(s) with no record runnable here to check the change")
+            continue
+        samples[key] = pool[0]
+    chosen = list(samples.values())
+    print(f"{sum(map(len, groups.values()))} record(s) stale by code only, in {len(groups)} group(s); "
+          f"rerunning {len(chosen)} in full", flush=True)
+    if dry_run:
+        for key, rec in samples.items():
+            print(f"  {key[0]}: {len(groups[key])} record(s), would rerun {rec.path.name}")
+        return 0, lines
+    if jobs > 1 and len(chosen) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        chosen = sorted(chosen, key=lambda r: -(r.provenance.get("seconds") or 0.0))
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            outcomes = dict(zip([r.key for r in chosen], pool.map(_rerun_one, [str(r.path) for r in chosen])))
+    else:
+        outcomes = {r.key: _rerun_one(str(r.path)) for r in chosen}
+    commit = git_state()[0]
+    adopted = 0
+    for key, sample in samples.items():
+        new, error = outcomes[sample.key]
+        if error is not None:
+            lines.append(f"{sample.path.name}: rerun failed: {error}")
+            continue
+        moved = compare_metrics(sample, new)
+        if loss_curve(sample.series) is not None:
+            moved += compare_prefix(sample, new, (sample.config.get("epochs") or 0) + 1)
+        print(f"  {key[0]}: rerun of {sample.path.name} ({sample.provenance.get('seconds', 0):.1f} s): "
+              + ("moved: " + "; ".join(moved) if moved else "reproduced"), flush=True)
+        if moved:
+            lines.extend(f"{sample.path.name}: {m}" for m in moved)
+            continue
+        code = current_code(key[0])
+        for rec in groups[key]:
+            data = json.loads(rec.path.read_text())
+            old = data["provenance"]["code"]
+            data["provenance"]["code"] = code
+            data["provenance"]["adopted"] = {"from_code": old, "checked_by": sample.path.name, "commit": commit}
+            write_json_atomic(rec.path, data)
+            adopted += 1
+    return adopted, lines
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mgdl-results", description="Check committed result records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -224,6 +307,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "loss curve (cheap; records without a loss curve are rerun in full)")
     v.add_argument("--only", action="append", default=[], metavar="PATTERN",
                    help="glob on the record's path below --results, e.g. 'regression/*' (repeatable)")
+    a = sub.add_parser("adopt", help="re-stamp records stale only by code once a full rerun shows the change "
+                                      "moves nothing")
+    a.add_argument("--results", default=None, help="records folder (default: the repository's results/)")
+    a.add_argument("--jobs", type=int, default=1, metavar="J", help="re-execute J records at a time")
+    a.add_argument("--dry-run", action="store_true", help="list the groups and the records that would be rerun")
     return p
 
 
@@ -235,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
     if not results.is_dir():
         print(f"mgdl-results: no results folder at {results}", file=sys.stderr)
         return 2
+    if args.command == "adopt":
+        n, problems = adopt(results, jobs=max(1, args.jobs), dry_run=args.dry_run)
+        for line in problems:
+            print(f"  PROBLEM {line}")
+        print(f"{n} record(s) adopted")
+        return 1 if problems else 0
     if args.rerun < 0:
         print(f"mgdl-results: --rerun must be >= 0, got {args.rerun}", file=sys.stderr)
         return 2

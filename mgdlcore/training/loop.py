@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import time
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
+
+from . import checkpoint
 
 Callback = Callable[[int], dict[str, float] | None]
 
@@ -75,6 +78,7 @@ def train(
     config: TrainConfig,
     *,
     callbacks: Sequence[Callback] = (),
+    state: dict[str, torch.Tensor] | None = None,
 ) -> History:
     """Minimise ``loss_fn()`` over ``params`` for ``config.epochs`` full-batch steps.
 
@@ -83,12 +87,22 @@ def train(
     each callback is called with the number of steps done; the dicts they return are collected in
     ``History.metrics``. Losses stay on the device between checks, so a GPU is not synchronised
     every step. A non-finite loss ends the run with ``History.diverged = True`` instead of raising.
+
+    Inside a :func:`~mgdlcore.training.checkpoint.checkpointing` block the run is checkpointed and resumed (see
+    that module); ``state`` holds tensors that ``loss_fn`` changes besides ``params`` (saved and restored in
+    place of its items). Callbacks keeping state must offer ``state_dict`` / ``load_state_dict``; a callback object
+    without them switches checkpointing off for this call (plain functions are taken as stateless).
     """
     params = list(params)
     opt = make_optimizer(params, config)
     hist = History()
     n = config.epochs
     losses = torch.empty(max(n, 1), dtype=torch.float64, device=params[0].device)
+    ck = checkpoint.active()
+    slot = ck.next_slot() if ck is not None else None
+    if slot is not None and any(not isinstance(cb, types.FunctionType) and not hasattr(cb, "state_dict")
+                                for cb in callbacks):
+        slot = None                       # a callback whose state could not be restored: no checkpoints
 
     def run_callbacks(epoch: int) -> None:
         hist.eval_epochs.append(epoch)
@@ -97,10 +111,36 @@ def train(
             for k, v in out.items():
                 hist.metrics.setdefault(k, []).append(_nan_to_none(float(v)))
 
+    def save(done: int, seconds: float) -> None:
+        checkpoint.save(slot, {
+            "done": done, "epochs": n, "seconds": seconds, "losses": losses[:done].cpu(),
+            "params": [p.detach().cpu() for p in params], "optimizer": opt.state_dict(),
+            "history": {k: v for k, v in hist.to_dict().items() if k not in ("loss_epochs", "loss")},
+            "callbacks": [cb.state_dict() for cb in callbacks if hasattr(cb, "state_dict")],
+            "state": {k: v.detach().cpu() for k, v in (state or {}).items()}})
+
     t0 = time.perf_counter()
-    run_callbacks(0)
-    bar = tqdm(total=n, desc=config.description, disable=not config.progress, leave=False)
-    done = 0
+    done, before = 0, 0.0
+    loaded = checkpoint.load(slot) if slot is not None else None
+    if loaded is not None and loaded["epochs"] != n:
+        loaded = None                     # another run's file (cannot happen for one config): start afresh
+    if loaded is not None:
+        done, before = loaded["done"], loaded["seconds"]
+        with torch.no_grad():
+            for p, v in zip(params, loaded["params"]):
+                p.copy_(v)
+        opt.load_state_dict(loaded["optimizer"])
+        losses[:done] = loaded["losses"].to(losses.device)
+        for k, v in loaded["history"].items():
+            setattr(hist, k, v)
+        for cb, cb_state in zip([cb for cb in callbacks if hasattr(cb, "state_dict")], loaded["callbacks"]):
+            cb.load_state_dict(cb_state)
+        for k, v in loaded["state"].items() if state is not None else ():
+            state[k] = v.to(state[k].device) if k in state else v
+    else:
+        run_callbacks(0)
+    last_save = time.perf_counter()
+    bar = tqdm(total=n, initial=done, desc=config.description, disable=not config.progress, leave=False)
     while done < n and not hist.diverged:
         stop = min(n, (done // config.eval_every + 1) * config.eval_every)
         for epoch in range(done, stop):
@@ -121,6 +161,11 @@ def train(
         done = stop
         if not hist.diverged:
             run_callbacks(done)
+        end = done >= n or hist.diverged
+        if slot is not None and (end or time.perf_counter() - last_save >= ck.every_seconds):
+            hist.epochs_run = done
+            save(done, before + time.perf_counter() - t0)
+            last_save = time.perf_counter()
     bar.close()
     hist.epochs_run = done
     kept = list(range(0, done, config.loss_every))
@@ -129,7 +174,7 @@ def train(
     values = losses[:done].cpu().tolist() if done else []
     hist.loss_epochs = kept
     hist.loss = [_nan_to_none(values[i]) for i in kept]
-    hist.seconds = time.perf_counter() - t0
+    hist.seconds = before + time.perf_counter() - t0
     return hist
 
 

@@ -63,7 +63,7 @@ def fit_rof(image_fn: Callable[[], Tensor], params: Sequence[torch.nn.Parameter]
             return {"psnr": float(psnr_torch(clean, image_fn()))}
 
     extra = list(callbacks(lambda: state["u"])) if callbacks is not None else []
-    hist = train(loss_fn, params, config, callbacks=([psnr_cb] if clean is not None else []) + extra)
+    hist = train(loss_fn, params, config, callbacks=([psnr_cb] if clean is not None else []) + extra, state=state)
     return hist, state["u"]
 
 
