@@ -43,3 +43,36 @@ def test_campaign_on_a_dask_local_cluster(tmp_path, capsys):
     assert len(list((tmp_path / "regression").glob("*.json"))) == 2
     assert campaign.main(args) == 0 and "0 pending run(s)" in capsys.readouterr().out
     assert campaign.main(["smoke", "--workers", "0"]) == 2
+
+
+def test_cost_model_counts_flops_and_recovers_a_known_machine():
+    from types import SimpleNamespace
+
+    from mgdlcore.experiments import cost, gd_dynamics
+
+    sgdl = gd_dynamics.make_config("learning_rate", 1, "SGDL", 0.01, "smoke", device="cpu", epochs=100)
+    # (26): [1] -> [32] x 4 -> [1]; 6 FLOPs per multiply-add and point (forward, two backward products)
+    assert cost.work(sgdl) == cost.Work(6.0 * 1024 * (32 + 3 * 32 * 32 + 32) * 100, 100)
+    mgdl = gd_dynamics.make_config("learning_rate", 1, "MGDL", 0.01, "smoke", device="cpu", epochs=10)
+    assert cost.work(mgdl).epochs == 40                                  # four grades of (30)
+    interp = regression.make_config("cameraman", "bicubic", "smoke")
+    assert cost.work(interp) == cost.Work(0.0, 0)
+    rate, overhead = 2e10, 3e-4                                         # a made-up machine
+    recs = [SimpleNamespace(config=c.to_dict(), diverged=False,
+                            provenance={"seconds": cost.DeviceModel(rate, overhead, "").seconds(cost.work(c))})
+            for c in (sgdl, mgdl, gd_dynamics.make_config("learning_rate", 2, "SGDL", 0.1, "smoke", device="cpu",
+                                                          epochs=5000))]
+    model = cost.fit(recs)
+    assert abs(model["cpu"].rate / rate - 1) < 1e-3 and abs(model["cpu"].overhead / overhead - 1) < 1e-3
+    assert model["cuda"].source == "benchmark defaults"                # no GPU records: the benchmark's figures
+
+
+def test_plan_gives_cpu_and_gpu_estimates_and_runs_go_cheapest_first(tmp_path, capsys):
+    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman*"]
+    assert campaign.main([*args, "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu, ~" in out and "gpu" in out and "estimated total" in out and "# regression: 4 run(s)" in out
+    assert campaign.main(args) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
+    order = [ln.split()[3] for ln in lines]
+    assert set(order[:2]) == {"bilinear", "bicubic"} and set(order[2:]) == {"SGDL", "MGDL"}

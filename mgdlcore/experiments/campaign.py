@@ -1,11 +1,11 @@
 """``mgdl-campaign PROFILE``: run every config of a profile that has no current record, one line per finished run.
 
     mgdl-campaign cpu --only 'regression*' --results results
-    mgdl-campaign paper --plan                  # list what is pending, run nothing
+    mgdl-campaign paper --plan                  # list what is pending with its estimated time on CPU and GPU
     mgdl-campaign cpu --workers 2               # two runs at a time on a Dask LocalCluster (one process each)
     mgdl-campaign paper --scheduler tcp://host:8786   # on an existing Dask cluster (e.g. from dask-jobqueue)
 
-A config is skipped when its record is current (same key, same code path: see ``runner.find_record``). A failing
+Pending runs go cheapest first (``--order``), by the cost model of :mod:`.cost`. A config is skipped when its record is current (same key, same code path: see ``runner.find_record``). A failing
 run is reported in one line (exception type and message) and the campaign goes on; the exit status is 1 when any
 run failed. Records are written as each run finishes, so an interrupted campaign resumes where it stopped.
 """
@@ -44,18 +44,42 @@ def pending(profile: str, results_dir: Path, patterns: list[str], device: str = 
     return out
 
 
-def cost_model(results_dir: Path) -> dict[tuple, float]:
-    """Median recorded seconds per (task, method, profile) over the records in ``results_dir``: a rough estimate
-    of a pending run's cost on the machine that made them (its thread count and load included)."""
-    from statistics import median
-
+def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, float]]]:
+    """The cost models (see :mod:`.cost`) fitted to the records in ``results_dir``, and ``(cpu seconds, gpu
+    seconds)`` for each pending ``(config, reason)``."""
+    from . import cost
     from .records import scan
 
-    seconds: dict[tuple, list[float]] = {}
-    for rec in scan(results_dir)[0]:
-        seconds.setdefault((rec.config["task"], rec.config["method"], rec.profile), []).append(
-            float(rec.provenance.get("seconds") or 0.0))
-    return {k: median(v) for k, v in seconds.items()}
+    models = cost.fit(scan(results_dir)[0])
+    out = []
+    for config, _ in todo:
+        w = cost.work(config)
+        out.append((models["cpu"].seconds(w), models["cuda"].seconds(w)))
+    return models, out
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def print_plan(todo: list, results_dir: Path) -> None:
+    """Every pending run with its estimated time on this project's CPU (one thread) and on one GPU, per-task
+    subtotals and the total."""
+    models, est = estimates(todo, results_dir)
+    for device, m in models.items():
+        print(f"# cost model {device}: {m.rate / 1e9:.1f} GFLOP/s + {m.overhead * 1e6:.0f} us/epoch ({m.source})")
+    tasks: dict[str, list[float]] = {}
+    for (config, why), (cpu, gpu) in zip(todo, est):
+        print(f"  {config.long_label()}  [{why}]  ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
+        t = tasks.setdefault(config.task, [0, 0.0, 0.0])
+        t[0] += 1
+        t[1] += cpu
+        t[2] += gpu
+    for task, (n, cpu, gpu) in tasks.items():
+        print(f"# {task}: {n} run(s), ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
+    print(f"estimated total: ~{_hours(sum(c for c, _ in est))} on this CPU (one run at a time, one thread), "
+          f"~{_hours(sum(g for _, g in est))} on one GPU (runs one after another; eigenvalue computations "
+          "not counted)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="tqdm progress of each run (auto: when stderr is a terminal)")
     p.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this many minutes")
+    p.add_argument("--order", choices=("cheapest", "longest", "profile"), default=None,
+                   help="order of the pending runs by estimated time (default: cheapest first, so a budget "
+                        "finishes the most runs; longest first with --workers/--scheduler, so no long run "
+                        "ends up last); profile: as the profile lists them")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None,
                        help="run on a Dask LocalCluster of this many single-threaded worker processes")
@@ -89,11 +117,10 @@ def run_on_worker(config_dict: dict, results: str, profile: str, threads: int | 
     return rec.diverged, time.perf_counter() - t0
 
 
-def run_distributed(todo: list, args, results: Path, costs: dict) -> list[str]:
-    """Run ``todo`` on Dask workers, longest first, one run per worker at a time; the labels of failed runs."""
+def run_distributed(todo: list, args, results: Path) -> list[str]:
+    """Run ``todo`` on Dask workers in the given order, one run per worker at a time; the labels of failed runs."""
     from dask.distributed import Client, LocalCluster, as_completed
 
-    todo = sorted(todo, key=lambda cw: -(costs.get((cw[0].task, cw[0].method, args.profile)) or 0.0))
     if args.scheduler:
         cluster, client = None, Client(args.scheduler)
     else:
@@ -148,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mgdl-campaign: --threads must be >= 1, got {args.threads}", file=sys.stderr)
             return 2
         torch.set_num_threads(args.threads)
+    if args.order is None:
+        args.order = "longest" if (args.workers is not None or args.scheduler is not None) else "cheapest"
     if args.workers is not None and args.workers < 1:
         print(f"mgdl-campaign: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
@@ -159,18 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}")
     if args.plan:
-        costs = cost_model(results)
-        total, unknown = 0.0, 0
-        for config, why in todo:
-            est = costs.get((config.task, config.method, args.profile))
-            total += est or 0.0
-            unknown += est is None
-            print(f"  {config.long_label()}  [{why}]  ~{'?' if est is None else f'{est:.0f} s'}")
-        print(f"estimated {total / 3600:.2f} h from the median time of recorded runs of the same task and method"
-              + (f"; {unknown} run(s) without an estimate" if unknown else ""))
+        print_plan(todo, results)
         return 0
+    if args.order != "profile" and todo:
+        device = "cuda" if any(c.device == "cuda" for c, _ in todo) else "cpu"
+        seconds = dict(zip((c.key for c, _ in todo), (e[device == "cuda"] for e in estimates(todo, results)[1])))
+        todo.sort(key=lambda cw: seconds[cw[0].key], reverse=args.order == "longest")
     if args.workers is not None or args.scheduler is not None:
-        failed = run_distributed(todo, args, results, cost_model(results))
+        failed = run_distributed(todo, args, results)
         if failed:
             print(f"{len(failed)} run(s) failed: {', '.join(failed)}", file=sys.stderr)
             return 1

@@ -1,0 +1,137 @@
+"""How long a run will take: FLOPs of its training steps and a per-epoch overhead, fitted per device to records.
+
+A config's work is ``flops`` (forward and backward passes of the linear layers over all its epochs, counted as in
+``benchmarks/_common.step_flops``: ``6 N sum(fan_in * fan_out)`` per step, the first layer without an input
+gradient is not discounted) and ``epochs`` (every SGDL model's and MGDL grade's epochs). Its time on a device is
+``flops / rate + epochs * overhead``: the rate says how fast the arithmetic runs, the overhead what every step
+costs beyond it (kernel launches, Python, small tensors). Both are fitted by least squares on the log of the times to the
+records made on that device type (the measured seconds of every trained record that ran to its end and tracked
+no eigenvalues), so the model is calibrated by
+the machines that made the records; with fewer than :data:`MIN_RECORDS` records of a device type, the figures of
+the last benchmark on it are used (:data:`BENCHMARK_DEFAULTS`). Eigenvalue computations and evaluations are not
+counted, so runs that track eigenvalues are underestimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..structures import MGDLStructure, MSDLStructure, SGDLStructure, get_structure
+
+MIN_RECORDS = 3
+SYNTHETIC_POINTS = 1024
+# from benchmarks/README.md: one thread of this project's 2-core CPU (sgdl28_step, synthetic_step_26) and one H100
+# (gpu_check.sh: sgdl28_step 4.0 TFLOP/s at 2.8 ms per step, synthetic_sweep_serial 2.1 ms per epoch per run)
+BENCHMARK_DEFAULTS = {"cpu": (29e9, 1.5e-3), "cuda": (4.0e12, 2.0e-3)}
+
+
+@dataclass(frozen=True)
+class Work:
+    flops: float
+    epochs: int
+
+
+@dataclass(frozen=True)
+class DeviceModel:
+    """``seconds = flops / rate + epochs * overhead`` on one device type, and where its figures come from."""
+
+    rate: float          # FLOP/s
+    overhead: float      # seconds per epoch
+    source: str
+
+    def seconds(self, work: Work) -> float:
+        return work.flops / self.rate + work.epochs * self.overhead
+
+
+def _layer_sum(widths) -> int:
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+@lru_cache(maxsize=None)
+def _shape(kind: str, frozen: tuple) -> tuple[int, int]:
+    """The (height, width) a config trains on, read from its image (512 x 512 where the image is not at hand)."""
+    from .runner import config_from_dict
+
+    config = config_from_dict(dict(frozen))
+    try:
+        if kind == "eigenvalues":
+            from .eigenvalues import config_image
+            return config_image(config).shape
+        if kind == "gd_dynamics":
+            from .gd_dynamics import load_config_image
+            return load_config_image(config).shape
+        from ..data.images import load_identified
+        return load_identified(config.image, config.image_sha256, config.image_path, size=config.size).shape
+    except Exception:  # an image that cannot be read here: a typical size
+        return 512, 512
+
+
+def _points(config) -> int:
+    """Points per training step: the synthetic grid, every other pixel (regression) or every pixel (restoration)."""
+    d = config.to_dict()
+    if d.get("image") is None:
+        return SYNTHETIC_POINTS
+    kind = type(config).KIND
+    frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))
+    h, w = _shape(kind, frozen)
+    whole = kind == "restoration" or (kind == "eigenvalues" and getattr(config, "case", "") == "denoising")
+    return h * w if whole else math.ceil(h / 2) * math.ceil(w / 2)
+
+
+def work(config) -> Work:
+    """The FLOPs and epochs of training ``config``'s networks (zero for classical references)."""
+    epochs = int(getattr(config, "epochs", 0) or 0)
+    structure = getattr(config, "structure", None)
+    if not epochs or structure is None:
+        return Work(0.0, 0)
+    s = get_structure(structure)
+    n = _points(config)
+    if isinstance(s, MGDLStructure):
+        grades = getattr(config, "n_grades", None) or s.n_grades
+        return Work(sum(6.0 * n * _layer_sum(s.grade_widths(g)) * epochs for g in range(1, grades + 1)),
+                    epochs * grades)
+    if isinstance(s, MSDLStructure):
+        widths = (s.input_dim, *s.hidden, s.output_dim)
+        return Work(6.0 * n * _layer_sum(widths) * len(s.scales) * epochs, epochs)
+    assert isinstance(s, SGDLStructure)
+    return Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs)
+
+
+def fit(records) -> dict[str, DeviceModel]:
+    """One :class:`DeviceModel` per device type ("cpu", "cuda") from the trained ``records``' seconds."""
+    from scipy.optimize import least_squares
+
+    from .runner import config_from_dict
+
+    rows: dict[str, list[tuple[float, int, float]]] = {}
+    for rec in records:
+        seconds = rec.provenance.get("seconds")
+        if not seconds or (rec.config.get("epochs") or 0) == 0 or rec.diverged:
+            continue                            # nothing trained, or stopped early: not a full run's time
+        if rec.config["task"] == "eigenvalues" or rec.config.get("track_every"):
+            continue                            # eigenvalue computations dominate: not training time
+        try:
+            w = work(config_from_dict(rec.config))
+        except (ValueError, TypeError):
+            continue
+        if w.epochs:
+            rows.setdefault(rec.config.get("device", "cpu"), []).append((w.flops, w.epochs, float(seconds)))
+    out = {}
+    for device, (rate, overhead) in BENCHMARK_DEFAULTS.items():
+        data = rows.get(device, [])
+        if len(data) >= MIN_RECORDS:
+            f, e, t = (np.array(col, dtype=float) for col in zip(*data))
+
+            def residual(theta, f=f, e=e, t=t):   # log(predicted) - log(measured): a relative error either way
+                return np.log(np.exp(theta[0]) * f + np.exp(theta[1]) * e) - np.log(t)
+
+            sol = least_squares(residual, x0=np.log([1.0 / rate, overhead]))
+            out[device] = DeviceModel(float(np.exp(-sol.x[0])), float(np.exp(sol.x[1])),
+                                      f"fitted to {len(data)} {device} records")
+            continue
+        out[device] = DeviceModel(rate, overhead, "benchmark defaults")
+    return out
