@@ -214,7 +214,7 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> t
     change is shown not to move results: ``(records adopted, problem lines)``.
 
     Records are grouped by task and recorded fingerprint. From each group the cheapest record that trained a network
-    on this machine's device (a classical reference when no record trained) is rerun *in full* with the current
+    to its end on this machine's device (a classical reference when none did) is rerun *in full* with the current
     code and must reproduce every metric within its tolerance and its whole training-loss curve within 1e-6
     (relative). Then every record of the group gets ``provenance.code`` = the current fingerprint and
     ``provenance.adopted`` = the old fingerprint, the record that was rerun and the commit. A group whose rerun
@@ -241,7 +241,7 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> t
     samples, lines = {}, []
     for key, recs in groups.items():
         runnable = [r for r in recs if r.config.get("device", "cpu") in here]
-        trained = [r for r in runnable if (r.config.get("epochs") or 0) > 0]
+        trained = [r for r in runnable if (r.config.get("epochs") or 0) > 0 and not r.diverged]
         pool = sorted(trained or runnable, key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
         if not pool:
             lines.append(f"{key[0]}: {len(recs)} stale record(s) with no record runnable here to check the change")
