@@ -298,3 +298,14 @@ def test_given_phases_make_the_data(tmp_path):
     assert rec.series["phases"] == list(phases)
     y = target_function(np.linspace(0, 1, 1024), (1.0, 5.5, 10.0), phases)
     assert rec.metrics["zero_predictor_loss"] == pytest.approx(0.5 * np.mean(y**2), rel=1e-5)
+
+
+def test_paper_profile_uses_the_authors_phases_and_the_others_numpy():
+    from mgdlcore.experiments import gd_dynamics as gd
+    from mgdlcore.paper.values import SEC5_AUTHOR_PHASES
+
+    for setting in (1, 2):
+        paper = gd.make_config("learning_rate", setting, "SGDL", 0.01, "paper", device="cpu")
+        assert paper.phases == SEC5_AUTHOR_PHASES["legacy"][setting] and paper.phase_seed is None
+        cpu = gd.make_config("learning_rate", setting, "SGDL", 0.01, "cpu", device="cpu")
+        assert cpu.phases is None and cpu.phase_seed == 0

@@ -37,8 +37,8 @@ from ..data.synthetic import KAPPAS, check_phases, synthetic_data
 from ..device import resolve_device
 from ..metrics import loss_to_psnr, psnr
 from ..models import INITS
-from ..paper.values import (SEC5_IMAGE_EPOCHS, SEC5_IMAGES, SEC5_SYNTHETIC_EPOCHS, SEC6_N_EIGEN, SEC6_TRACK_EVERY,
-                            SEC7_TRACKED_LR)
+from ..paper.values import (SEC5_AUTHOR_PHASES, SEC5_IMAGE_EPOCHS, SEC5_IMAGES, SEC5_SYNTHETIC_EPOCHS, SEC6_N_EIGEN,
+                            SEC6_TRACK_EVERY, SEC7_TRACKED_LR)
 from ..structures import MGDLStructure, MSDLStructure, SGDLStructure, get_structure
 from ..training.grades import fit_mgdl, fit_network
 from ..training.loop import TrainConfig, half_mse
@@ -316,14 +316,16 @@ _SYN_LRS = (0.001, 0.003, 0.006, 0.01, 0.03, 0.06, 0.1, 0.3, 0.5)
 PROFILE_SETTINGS = {
     # synthetic: GD epochs per model / grade (paper: 10^6) and learning rates (paper: from [0.001, 0.5]);
     # images: epochs (paper: 10^5), longer side and reduction rule (paper: native size), learning rates
-    # (paper: from [0.001, 1]); tracked runs (Sec. 7): epochs, eigenvalues every track_every epochs (paper: 10^4)
+    # (paper: from [0.001, 1]); tracked runs (Sec. 7): epochs, eigenvalues every track_every epochs (paper: 10^4);
+    # phases: the authors' phases of eq. (5) ("legacy" threefry, the JAX default before 0.5; see SEC5_AUTHOR_PHASES),
+    # None: numpy's from phase_seed
     "paper": dict(settings=(1, 2), synthetic_epochs=SEC5_SYNTHETIC_EPOCHS,
                   synthetic_lrs=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06,
                                  0.08, 0.1, 0.2, 0.3, 0.4, 0.5),
                   image_epochs=SEC5_IMAGE_EPOCHS, image_size=None, resample=None,
                   image_lrs=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0), images=SEC5_IMAGES,
                   track_epochs=SEC5_SYNTHETIC_EPOCHS, track_every=SEC6_TRACK_EVERY, eval_every=1_000, loss_every=100,
-                  n_eigen=SEC6_N_EIGEN),
+                  n_eigen=SEC6_N_EIGEN, phases="legacy"),
     "cpu": dict(settings=(1, 2), synthetic_epochs=10_000, synthetic_lrs=_SYN_LRS,
                 image_epochs=2_000, image_size=64, resample="subsample",
                 image_lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0), images=SEC5_IMAGES,
@@ -361,6 +363,8 @@ def make_config(task: str, subject, method: str, learning_rate: float, profile: 
     if setting is not None:
         fields.update(setting=setting, structure=SYNTHETIC_STRUCTURES[method], init="he_normal", relu_prime_at_zero=1,
                       epochs=s["track_epochs"] if tracked else s["synthetic_epochs"])
+        if s.get("phases"):      # the authors' phases of eq. (5) instead of numpy's (see SEC5_AUTHOR_PHASES)
+            fields.update(phase_seed=None, phases=tuple(SEC5_AUTHOR_PHASES[s["phases"]][setting]))
     else:
         if method not in IMAGE_STRUCTURES:
             raise ValueError(f"method {method!r} runs on the synthetic data only; accepted for images: "

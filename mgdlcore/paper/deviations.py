@@ -58,8 +58,10 @@ DIFFERENCES: tuple[Difference, ...] = (
         "synthetic-phases", "Phases of eq. (5) (Secs. 5-7)",
         "jax.random.uniform(PRNGKey(0), (k,), 0, 2 pi); values under JAX's legacy and partitionable threefry in "
         "values.SEC5_AUTHOR_PHASES.",
-        "By default numpy default_rng(phase_seed) phases (data.synthetic.phases_for); a run may instead be given "
-        "the authors' phases (config field phases of the gd_dynamics kind). Phases are recorded with every run.",
+        "paper profile of Secs. 5 and 7: the authors' phases under the legacy threefry, which we take as the most "
+        "likely (JAX's default until 0.5.0 of January 2025; the authors' notebooks ran Python 3.10.13, a 2023 "
+        "release, and the paper appeared in July 2025). cpu and smoke profiles and the eigenvalue kind: numpy "
+        "default_rng(phase_seed) phases (data.synthetic.phases_for). Phases are recorded with every run.",
         "A different target function: loss levels, thresholds met and learning-rate intervals can move.",
         "Secs. 5-7"),
     Difference(
