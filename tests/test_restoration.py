@@ -280,3 +280,26 @@ def test_report_paper_check_uses_the_table_and_the_listed_deviations(monkeypatch
                         "listed" if (table, image, method, level) == ("table3", "pirate", "MGDL", 5) else None)
     outcome = report.check(res)
     assert outcome.failures == [] and "listed deviation (listed)" in str(outcome)
+
+
+def test_seed_table_gives_mean_sd_gaps_and_counts():
+    from types import SimpleNamespace
+
+    from mgdlcore.report import restoration as report
+
+    def rec(method, seed, psnr, diverged=False):
+        return SimpleNamespace(config={"image": "butterfly", "level": 30.0, "method": method, "seed": seed,
+                                       "device": "cpu"},
+                               metrics={"psnr": psnr}, diverged=diverged, profile="cpu",
+                               provenance={"device": "cpu", "commit": "abcdef1234", "dirty": False})
+
+    recs = [rec("SGDL", 0, 24.0), rec("MGDL", 0, 23.0), rec("SGDL", 1, 22.0), rec("MGDL", 1, 25.0),
+            rec("SGDL", 2, 23.0), rec("MGDL", 2, 0.0, diverged=True)]
+    table = report.seed_table_markdown("denoising", recs)
+    row = next(line for line in table.splitlines() if line.startswith("| butterfly | 30 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "23.00 ± 1.00 (3)"                    # SGDL over three seeds
+    assert cells[3] == "24.00 ± 1.41 (2)"                    # MGDL: the diverged seed is left out
+    assert cells[4] == "-1.00, +3.00" and cells[5] == "1 of 2"
+    assert cells[6] == "26.05" and cells[7] == "27.09"       # the paper's Table 2
+    assert "seed 0, 1, 2" in table                          # the provenance in the caption

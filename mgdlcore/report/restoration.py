@@ -21,7 +21,7 @@ from ..device import describe_device, resolve_device
 from ..experiments import restoration as R
 from ..experiments.provenance import git_state
 from ..experiments.records import Record
-from ..experiments.runner import RecordUnavailable, run
+from ..experiments.runner import RecordUnavailable, run, run_many
 from ..paper import values as paper_values
 from ..paper.deviations import allowed_deviation
 from .paths import as_list, references_path, resolve_results_dir
@@ -187,6 +187,51 @@ def table_markdown(results: RestorationResults) -> str:
                 cells += [ours, "" if pv is None else _fmt(pv)]
             lines.append(f"| {lv:g} | {METHOD_LABELS[m]} | " + " | ".join(cells) + " |")
     return (f"```{{table}} {caption}\n:name: tbl-{results.task}\n\n" + "\n".join(lines) + "\n```")
+
+
+def seed_study(task: str, profile: str, *, train: str = "missing", device: str = "auto", results_dir=None,
+               progress: bool = False) -> tuple[list[Record], dict[str, str]]:
+    """The network records of the profile's seed study (``seed_images`` x levels x SGDL/MGDL x ``seeds`` of
+    ``restoration.PROFILE_SETTINGS``) and ``{label: reason}`` for those without one; empty without a study."""
+    s = R.PROFILE_SETTINGS[profile]
+    images = tuple(s.get("seed_images", ()))
+    if not images:
+        return [], {}
+    configs = R.configs(profile, task, images, methods=R.NETWORKS, seeds=s["seeds"], device=device)
+    return run_many(configs, results_dir=resolve_results_dir(results_dir, profile), profile=profile, train=train,
+                    progress=progress)
+
+
+def seed_table_markdown(task: str, records: Sequence[Record]) -> str:
+    """Per image and level: SGDL and MGDL PSNR as mean ± sd over seeds, MGDL - SGDL for each seed, in how many
+    seeds MGDL is above SGDL, and the paper's values; a MyST ``table`` with the provenance in its caption."""
+    name, paper = PAPER_TABLES[task]
+    by: dict[tuple, dict[int, float | None]] = {}
+    for r in records:
+        by.setdefault((r.config["image"], float(r.config["level"]), r.config["method"]), {})[r.config["seed"]] = (
+            None if r.diverged else r.metrics.get("psnr"))
+
+    def stat(vals):
+        vals = [v for v in vals if v is not None]
+        if not vals:
+            return "–"
+        sd = f" ± {float(np.std(vals, ddof=1)):.2f}" if len(vals) > 1 else ""
+        return f"{float(np.mean(vals)):.2f}{sd} ({len(vals)})"
+
+    lines = [f"| image | {LEVEL_NAMES[task]} | SGDL, mean ± sd (seeds) | MGDL, mean ± sd (seeds) | MGDL − SGDL per seed "
+             "| MGDL above SGDL | SGDL (paper) | MGDL (paper) |", "|---" * 8 + "|"]
+    for image, level in dict.fromkeys((im, lv) for im, lv, _ in by):
+        sg, mg = by.get((image, level, "SGDL"), {}), by.get((image, level, "MGDL"), {})
+        common = sorted(k for k in set(sg) & set(mg) if sg[k] is not None and mg[k] is not None)
+        gaps = [mg[k] - sg[k] for k in common]
+        pv = paper.get(image, {})
+        lines.append(f"| {image} | {level:g} | {stat(sg.values())} | {stat(mg.values())} | "
+                     + ", ".join(f"{g:+.2f}" for g in gaps) + f" | {sum(g > 0 for g in gaps)} of {len(gaps)} | "
+                     f"{_fmt(pv.get('SGDL', {}).get(int(level)))} | {_fmt(pv.get('MGDL', {}).get(int(level)))} |")
+    caption = (f"{task.capitalize()}: PSNR (dB) over initialisation seeds, against the clean image (the noise is the "
+               f"same draw for every seed). {provenance_summary(list(records))}. A reduced run where the profile is "
+               "not paper; the paper reports one run per point.")
+    return f"```{{table}} {caption}\n:name: tbl-{task}-seeds\n\n" + "\n".join(lines) + "\n```"
 
 
 def pending_text(results: RestorationResults) -> str:
