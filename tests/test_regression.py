@@ -141,3 +141,21 @@ def test_prefix_rerun_matches_the_recorded_loss_curve_and_flags_an_edit(tmp_path
     assert len(lines) == 1 and "loss at epoch 7" in lines[0]
     lines = verify.rerun(verify.verify(tmp_path)[0], 1, prefix_epochs=5)     # epoch 7 is past the prefix
     assert lines == []
+
+
+def test_paper_setting_table_says_whether_the_paper_lies_in_our_range():
+    from types import SimpleNamespace
+
+    from mgdlcore.report import regression as report
+
+    def rec(method, final, low, high):
+        return SimpleNamespace(config={"image": "cameraman", "method": method},
+                               metrics={"psnr_test": final, "psnr_test_tail_min": low, "psnr_test_tail_max": high})
+
+    # the paper: SGDL 24.79, MGDL 25.21 test PSNR on Cameraman
+    text = report.paper_setting_markdown([rec("SGDL", 23.8, 23.6, 24.3), rec("MGDL", 24.0, 23.9, 24.1)])
+    rows = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| Cameraman")}
+    assert rows["SGDL"].rstrip(" |").endswith("yes") and "-0.99" in rows["SGDL"]   # 24.79 <= 24.3 + 0.5
+    assert rows["MGDL"].rstrip(" |").endswith("no")                                  # 25.21 > 24.1 + 0.5
+    assert "in 1 of 2 cases" in text
+    assert report.paper_setting_markdown([]).startswith("No paper-profile record")

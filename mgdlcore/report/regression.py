@@ -73,6 +73,29 @@ def table1_markdown(records: Sequence[Record], paper_profile: Sequence[Record] =
     return "\n".join(rows)
 
 
+def paper_setting_markdown(paper_runs: Sequence[Record], tolerance: float = 0.5) -> str:
+    """Our paper-profile test PSNR against the paper's Table 1, per image and network: the final epoch, the range
+    over the last 5% of epochs, and whether the paper's value lies within ``tolerance`` dB of that range."""
+    if not paper_runs:
+        return "No paper-profile record is in the results folder yet."
+    lines = ["| Image | Method | TePSNR, final (ours) | range, last 5% (ours) | TePSNR (paper) | final − paper | "
+             f"paper within {tolerance:g} dB of our range |", "|---|---|---|---|---|---|---|"]
+    n_ok = n = 0
+    for image, methods in by_image(paper_runs).items():
+        for method in NETWORKS:
+            for r in methods.get(method, []):
+                paper = TABLE1.get(image, {}).get(method, (None, None))[1]
+                m = r.metrics
+                final, low, high = m.get("psnr_test"), m.get("psnr_test_tail_min"), m.get("psnr_test_tail_max")
+                ok = None if None in (paper, final, low, high) else low - tolerance <= paper <= high + tolerance
+                n += ok is not None
+                n_ok += bool(ok)
+                lines.append(f"| {display_name(image)} | {method} | {_fmt(final)} | {_fmt(low)}–{_fmt(high)} | "
+                             f"{_fmt(paper)} | {'–' if None in (final, paper) else f'{final - paper:+.2f}'} | "
+                             f"{'–' if ok is None else 'yes' if ok else 'no'} |")
+    return "\n".join(lines) + f"\n\nThe paper's value lies within {tolerance:g} dB of our range in {n_ok} of {n} cases."
+
+
 def interpolation_markdown(records: Sequence[Record]) -> str:
     """Test PSNR of bilinear / bicubic interpolation at the paper's native sizes beside the paper's Table-1 values."""
     rows = ["| Image | size | bilinear | bicubic | SGDL (paper) | MGDL (paper) |", "|---|---|---|---|---|---|"]
@@ -202,4 +225,4 @@ def check_values(records: Sequence[Record], metrics: Sequence[str] = ("psnr_trai
 
 
 __all__ = ["by_image", "check_values", "gap_summary", "interpolation_markdown", "loss_figure", "paper_reference",
-           "provenance_caption", "reconstruction_grid", "residual_figure", "table1_markdown"]
+           "paper_setting_markdown", "provenance_caption", "reconstruction_grid", "residual_figure", "table1_markdown"]
