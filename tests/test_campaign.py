@@ -4,10 +4,10 @@ from mgdlcore.experiments import campaign, regression
 
 
 def test_campaign_runs_then_resumes(tmp_path, capsys):
-    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi*"]
+    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi* size=32"]
     assert campaign.main(args) == 0
     out = capsys.readouterr().out
-    assert "2 pending run(s)" in out and "regression cameraman bilinear ok" in out
+    assert "2 pending run(s)" in out and "regression cameraman bilinear size=32 ok" in out
     assert len(list((tmp_path / "regression").glob("*.json"))) == 2
     assert campaign.main(args) == 0
     assert "0 pending run(s)" in capsys.readouterr().out
@@ -23,10 +23,10 @@ def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path, capsys, monkey
         return real(image, method)
 
     monkeypatch.setattr(regression, "interpolate_training_grid", flaky)
-    assert campaign.main(["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi*"]) == 1
+    assert campaign.main(["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi* size=32"]) == 1
     captured = capsys.readouterr()
-    assert "FAILED regression cameraman bilinear: RuntimeError: boom" in captured.out
-    assert "regression cameraman bicubic ok" in captured.out and "1 run(s) failed" in captured.err
+    assert "FAILED regression cameraman bilinear size=32: RuntimeError: boom" in captured.out
+    assert "regression cameraman bicubic size=32 ok" in captured.out and "1 run(s) failed" in captured.err
 
 
 def test_bad_arguments_fail_in_one_line(capsys):
@@ -36,10 +36,10 @@ def test_bad_arguments_fail_in_one_line(capsys):
 
 def test_campaign_on_a_dask_local_cluster(tmp_path, capsys):
     """``--workers 2``: the pending runs go to two Dask worker processes; records land, a second call resumes."""
-    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi*", "--workers", "2"]
+    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi* size=32", "--workers", "2"]
     assert campaign.main(args) == 0
     out = capsys.readouterr().out
-    assert "2 pending run(s)" in out and "regression cameraman bilinear ok" in out and "[2/2]" in out
+    assert "2 pending run(s)" in out and "regression cameraman bilinear size=32 ok" in out and "[2/2]" in out
     assert len(list((tmp_path / "regression").glob("*.json"))) == 2
     assert campaign.main(args) == 0 and "0 pending run(s)" in capsys.readouterr().out
     assert campaign.main(["smoke", "--workers", "0"]) == 2
@@ -68,7 +68,8 @@ def test_cost_model_counts_flops_and_recovers_a_known_machine():
 
 
 def test_plan_gives_cpu_and_gpu_estimates_and_runs_go_cheapest_first(tmp_path, capsys):
-    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman*"]
+    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman * size=32 epochs=60",
+            "--only", "regression cameraman bi* size=32"]
     assert campaign.main([*args, "--plan"]) == 0
     out = capsys.readouterr().out
     assert "cpu, ~" in out and "gpu" in out and "estimated total" in out and "# regression: 4 run(s)" in out

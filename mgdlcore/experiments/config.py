@@ -117,13 +117,15 @@ class ExperimentConfig:
         """A short human-readable name: task, subject, method."""
         return f"{self.task} {self.subject()} {self.method}"
 
-    LABEL_FIELDS: ClassVar[tuple[str, ...]] = ("case", "level", "learning_rate", "n_grades", "stop_below", "seed")
+    LABEL_FIELDS: ClassVar[tuple[str, ...]] = ("case", "level", "learning_rate", "n_grades", "stop_below", "size",
+                                                "epochs", "seed")
 
     def long_label(self) -> str:
-        """``label()`` with the fields that tell sweep members apart (learning rate, level, seed, ...)."""
+        """``label()`` with the fields that tell runs apart (learning rate, level, size, epochs, seed, ...); seed 0
+        and 0 epochs (nothing trained) are left out."""
         extra = [f"{name}={getattr(self, name):g}" if isinstance(getattr(self, name), float) else
                  f"{name}={getattr(self, name)}" for name in self.LABEL_FIELDS
-                 if getattr(self, name, None) is not None and not (name == "seed" and self.seed == 0)]
+                 if getattr(self, name, None) is not None and not (name in ("seed", "epochs") and not getattr(self, name))]
         return " ".join([self.label(), *extra])
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 
 PROFILE_NAMES = ("paper", "cpu", "smoke")
-# experiment modules that define ``configs(profile, ...)`` with defaults for every other argument
-KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues")
+# modules that define ``configs(profile, ...)`` with defaults for every other argument: the experiment kinds and the
+# studies built from their configs (scaling)
+KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues", "scaling")
 
 
 def check_profile(name: str) -> str:
@@ -29,10 +30,14 @@ def get_profile(profiles: dict, name: str):
 
 
 def all_configs(profile: str, *, device: str = "auto") -> list:
-    """Every config of ``profile`` over all experiment kinds (default arguments of each kind's ``configs``)."""
+    """Every config of ``profile`` over all experiment kinds and studies (default arguments of each module's
+    ``configs``), each once (a study point that is also a table's run is listed with the table)."""
     check_profile(profile)
-    out = []
+    out, seen = [], set()
     for name in KIND_MODULES:
         module = importlib.import_module(f"{__package__}.{name}")
-        out.extend(module.configs(profile, device=device))
+        for config in module.configs(profile, device=device):
+            if config.key not in seen:
+                seen.add(config.key)
+                out.append(config)
     return out
