@@ -227,7 +227,10 @@ def test_a_blur_wider_than_the_image_fails_before_any_work(tiny_image, tmp_path,
 
 def test_profile_grids():
     cpu = R.configs("cpu")
-    assert len(cpu) == 3 * 6 * 5 + 3 * 3 * 7
+    # every point once, plus the Butterfly networks (SGDL, MGDL) from seeds 1 and 2: 6 + 3 levels x 2 x 2
+    assert len(cpu) == 3 * 6 * 5 + 3 * 3 * 7 + (6 + 3) * 2 * 2
+    seeded = {(c.task, c.image, c.method) for c in cpu if c.seed > 0}
+    assert {im for _, im, _ in seeded} == {"butterfly"} and {m for _, _, m in seeded} == set(R.NETWORKS)
     assert {c.size for c in cpu} == {64} and {c.epochs for c in cpu if c.method in R.NETWORKS} == {1000}
     paper = R.configs("paper", "deblurring", images=["butterfly"], methods=["MGDL"])
     assert [c.level for c in paper] == [3.0, 5.0, 7.0]
