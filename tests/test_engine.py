@@ -226,6 +226,27 @@ def test_verify_cli_exit_codes(tmp_path, capsys):
     assert "unreadable" in capsys.readouterr().out
 
 
+def test_rerun_skips_records_this_machine_cannot_make(tmp_path, capsys, monkeypatch):
+    """A GPU record (the cheapest here) is not rerun on a machine without a GPU; the CPU record is."""
+    from dataclasses import replace
+
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run(ToyConfig(x=2.0), results_dir=tmp_path)
+    data = json.loads(record_path(tmp_path, ToyConfig(x=2.0)).read_text())
+    gpu = replace(ToyConfig(x=3.0), device="cuda")
+    data.update(config=gpu.to_dict(), key=gpu.key, arrays=[])
+    data["provenance"]["seconds"] = 0.0
+    path = record_path(tmp_path, gpu)
+    path.write_text(json.dumps(data))
+    valid, problems = verify.verify(tmp_path)
+    assert len(valid) == 2 and not problems
+    CALLS.clear()
+    assert verify.rerun(valid, 1) == [] and CALLS == [2.0]
+    assert "reproduced" in capsys.readouterr().out
+
+
 def test_fingerprint_ignores_prose_but_not_code(tmp_path):
     from mgdlcore.experiments.provenance import _normalised_source_hash, code_fingerprint
 

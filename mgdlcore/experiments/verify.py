@@ -14,8 +14,8 @@ Every ``*.json`` under ``--results`` is checked; the command exits 1 and lists e
   module the kind's runner imports, bookkeeping modules left out (see ``provenance.code_fingerprint``). Editing
   prose or comments does not make a record stale; editing code does, even when the commit is an ancestor.
 
-``--rerun N`` then re-executes the N cheapest valid records (by their recorded seconds; with ``--per-task`` the N
-cheapest of each task; ``--min-seconds S`` leaves out records that took less, ``--trained-only`` those that
+``--rerun N`` then re-executes the N cheapest valid records that this machine can run (a GPU record needs a GPU;
+by their recorded seconds; with ``--per-task`` the N cheapest of each task; ``--min-seconds S`` leaves out records that took less, ``--trained-only`` those that
 trained no network, such as classical references), each with the thread count it was made with, with the current code in a temporary folder and fails when a metric moves beyond its
 tolerance (absolute, per metric, declared by the kind; 1e-6 relative for metrics without one) or ``diverged``
 differs. ``--prefix-epochs E`` makes the reruns of trained image records cheap: such a record is re-executed for
@@ -146,9 +146,14 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds:
     (float sums depend on it), ``jobs`` at a time in separate processes; with ``prefix_epochs`` records with a loss
     curve are rerun for that many epochs only (see the module docstring); problem lines."""
 
+    import torch
+
+    here = {"cpu"} | ({"cuda"} if torch.cuda.is_available() else set())
+
     def eligible(r: Record) -> bool:
         trained = (r.config.get("epochs") or 0) > 0
-        return (r.provenance.get("seconds") or 0.0) >= min_seconds and (trained or not trained_only)
+        return ((r.provenance.get("seconds") or 0.0) >= min_seconds and (trained or not trained_only)
+                and r.config.get("device", "cpu") in here)      # a GPU record is rerun where there is a GPU
 
     ranked = sorted(filter(eligible, records), key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
     if per_task:
@@ -343,8 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(f"  PROBLEM {line}")
     if args.rerun:
-        problems += rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds,
-                          trained_only=args.trained_only, jobs=args.jobs, prefix_epochs=args.prefix_epochs)
+        moved = rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds,
+                      trained_only=args.trained_only, jobs=args.jobs, prefix_epochs=args.prefix_epochs)
+        for line in moved:
+            print(f"  PROBLEM {line}")
+        problems += moved
     if problems:
         print(f"verify failed: {len(problems)} problem(s)", file=sys.stderr)
         return 1
