@@ -5,7 +5,8 @@
     mgdl-campaign cpu --workers 2               # two runs at a time on a Dask LocalCluster (one process each)
     mgdl-campaign paper --scheduler tcp://host:8786   # on an existing Dask cluster (e.g. from dask-jobqueue)
 
-Pending runs go cheapest first (``--order``), by the cost model of :mod:`.cost`. A config is skipped when its record is current (same key, same code path: see ``runner.find_record``). A failing
+Pending runs go cheapest first (``--order``), by the cost model of :mod:`mgdlcore.experiments.cost`. A config is
+skipped when its record is current (same key, same code path: see ``runner.find_record``). A failing
 run is reported in one line (exception type and message) and the campaign goes on; the exit status is 1 when any
 run failed. Records are written as each run finishes, so an interrupted campaign resumes where it stopped.
 """
@@ -45,7 +46,7 @@ def pending(profile: str, results_dir: Path, patterns: list[str], device: str = 
 
 
 def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, float]]]:
-    """The cost models (see :mod:`.cost`) fitted to the records in ``results_dir``, and ``(cpu seconds, gpu
+    """The cost models (see :mod:`mgdlcore.experiments.cost`) fitted to the records in ``results_dir``, and ``(cpu seconds, gpu
     seconds)`` for each pending ``(config, reason)``."""
     from . import cost
     from .records import scan
