@@ -7,8 +7,8 @@ gradient is not discounted) and ``epochs`` (every SGDL model's and MGDL grade's 
 costs beyond it (kernel launches, Python, small tensors). Both are fitted by least squares on the log of the times to the
 records made on that device type (the measured seconds of every trained record that ran to its end and tracked
 no eigenvalues), so the model is calibrated by
-the machines that made the records; with fewer than :data:`MIN_RECORDS` records of a device type, the figures of
-the last benchmark on it are used (:data:`BENCHMARK_DEFAULTS`). Eigenvalue computations and evaluations are not
+the machines that made the records; with fewer than ``MIN_RECORDS`` records of a device type, the figures of
+the last benchmark on it are used (``BENCHMARK_DEFAULTS``). Eigenvalue computations and evaluations are not
 counted, so runs that track eigenvalues are underestimated.
 """
 
