@@ -46,6 +46,24 @@ DEFAULT_RELATIVE = 1e-6
 PREFIX_RELATIVE = 1e-6   # loss curve of a prefix rerun against the recorded curve
 
 
+def runnable_devices() -> set[str]:
+    """The config devices this machine can make records on ("cpu", and "cuda" where a GPU is present)."""
+    import torch
+
+    return {"cpu"} | ({"cuda"} if torch.cuda.is_available() else set())
+
+
+def _rerun_all(recs: list[Record], prefixes: list[int | None], jobs: int) -> list[tuple[Record | None, str | None]]:
+    """:func:`_rerun_one` of each record (in the given order), ``jobs`` at a time in spawned processes."""
+    if jobs > 1 and len(recs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            return list(pool.map(_rerun_one, [str(r.path) for r in recs], prefixes))
+    return [_rerun_one(str(r.path), p) for r, p in zip(recs, prefixes)]
+
+
 def check_record(rec: Record) -> list[str]:
     """Everything wrong with one readable record (empty when it is valid and current)."""
     problems = []
@@ -146,9 +164,7 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds:
     (float sums depend on it), ``jobs`` at a time in separate processes; with ``prefix_epochs`` records with a loss
     curve are rerun for that many epochs only (see the module docstring); problem lines."""
 
-    import torch
-
-    here = {"cpu"} | ({"cuda"} if torch.cuda.is_available() else set())
+    here = runnable_devices()
 
     def eligible(r: Record) -> bool:
         trained = (r.config.get("epochs") or 0) > 0
@@ -169,16 +185,9 @@ def rerun(records: list[Record], n: int, *, per_task: bool = False, min_seconds:
     # a prefix rerun where it is shorter than the record and the record has a loss curve to compare
     prefixes = {r.key: prefix_epochs if (prefix_epochs and (r.config.get("epochs") or 0) > prefix_epochs
                                          and loss_curve(r.series) is not None) else None for r in chosen}
-    if jobs > 1 and len(chosen) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        # longest first, so that the long reruns do not end up last on one worker
+    if jobs > 1:   # longest first, so that the long reruns do not end up last on one worker
         chosen = sorted(chosen, key=lambda r: -(r.provenance.get("seconds") or 0.0))
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            outcomes = list(pool.map(_rerun_one, [str(r.path) for r in chosen], [prefixes[r.key] for r in chosen]))
-    else:
-        outcomes = [_rerun_one(str(r.path), prefixes[r.key]) for r in chosen]
+    outcomes = _rerun_all(chosen, [prefixes[r.key] for r in chosen], jobs)
     for rec, (new, error) in zip(chosen, outcomes):
         if error is not None:
             lines.append(f"{rec.path.name}: rerun failed: {error}")
@@ -227,8 +236,6 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> t
     """
     import json
 
-    import torch
-
     from .records import write_json_atomic
     from .runner import current_code
 
@@ -242,7 +249,7 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> t
         if problems and all(p.startswith("stale: code changed") for p in problems):
             key = (rec.config["task"], json.dumps(rec.provenance.get("code"), sort_keys=True))
             groups.setdefault(key, []).append(rec)
-    here = {"cpu"} | ({"cuda"} if torch.cuda.is_available() else set())
+    here = runnable_devices()
     samples, lines = {}, []
     for key, recs in groups.items():
         runnable = [r for r in recs if r.config.get("device", "cpu") in here]
@@ -259,15 +266,8 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> t
         for key, rec in samples.items():
             print(f"  {key[0]}: {len(groups[key])} record(s), would rerun {rec.path.name}")
         return 0, lines
-    if jobs > 1 and len(chosen) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
-        chosen = sorted(chosen, key=lambda r: -(r.provenance.get("seconds") or 0.0))
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            outcomes = dict(zip([r.key for r in chosen], pool.map(_rerun_one, [str(r.path) for r in chosen])))
-    else:
-        outcomes = {r.key: _rerun_one(str(r.path)) for r in chosen}
+    chosen = sorted(chosen, key=lambda r: -(r.provenance.get("seconds") or 0.0))   # longest first
+    outcomes = dict(zip([r.key for r in chosen], _rerun_all(chosen, [None] * len(chosen), jobs)))
     commit = git_state()[0]
     adopted = 0
     for key, sample in samples.items():
