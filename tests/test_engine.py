@@ -151,6 +151,30 @@ def test_adopt_restamps_only_when_a_full_rerun_reproduces(tmp_path, monkeypatch,
         assert rec.provenance["code"] == fake and rec.provenance["adopted"]["from_code"] != fake
 
 
+def test_adopt_never_vouches_for_gpu_records_with_a_cpu_rerun(tmp_path, monkeypatch):
+    """A change can move the GPU's code path alone (CUDA graphs): stale GPU records are grouped apart and left
+    stale on a machine without a GPU, while the CPU group beside them is adopted."""
+    import dataclasses
+
+    run(ToyConfig(x=2.0), results_dir=tmp_path)
+    gpu = dataclasses.replace(ToyConfig(x=2.0), device="cuda")
+    data = json.loads(run(ToyConfig(x=4.0), results_dir=tmp_path).path.read_text())
+    data["config"]["device"], data["config"]["x"], data["key"] = "cuda", 2.0, gpu.key      # a GPU record
+    cpu4 = record_path(tmp_path, ToyConfig(x=4.0))
+    if cpu4.with_suffix(".npz").is_file():
+        cpu4.with_suffix(".npz").rename(record_path(tmp_path, gpu).with_suffix(".npz"))
+    cpu4.unlink()
+    record_path(tmp_path, gpu).write_text(json.dumps(data))
+    assert read_record(record_path(tmp_path, gpu)).config["device"] == "cuda"
+    fake = {**runner.current_code("toy"), "models": "000000000000"}
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
+    monkeypatch.setattr(verify, "runnable_devices", lambda: {"cpu"})
+    n, problems = verify.adopt(tmp_path)
+    assert n == 1 and problems == ["toy: 1 stale cuda record(s); no cuda here to check the change"]
+    assert "adopted" not in read_record(record_path(tmp_path, gpu)).provenance
+    assert verify.adopt(tmp_path, devices={"cpu"}) == (0, [])               # the GPU group is not even looked at
+
+
 def test_records_are_found_on_any_device_but_the_config_own_first(tmp_path):
     from dataclasses import replace
 

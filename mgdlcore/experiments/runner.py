@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -137,7 +138,7 @@ def check_writable(results_dir: str | os.PathLike) -> Path:
         raise ValueError(f"results_dir {str(root)!r} is a file, not a folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{os.getpid()}"
+        probe = root / f".write-test-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
