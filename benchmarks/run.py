@@ -229,7 +229,7 @@ def synthetic_graphs(ctx: Ctx) -> None:
 
     from mgdlcore.training import graphs
 
-    epochs = 5_000 if ctx.quick else 20_000
+    epochs = 2_000 if ctx.quick else 20_000
     _, d = synthetic_net("26")
     x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
     s = get_structure("26")
@@ -272,6 +272,42 @@ def synthetic_graphs(ctx: Ctx) -> None:
             "graph_ms")
     ctx.add("graph_thread_errors", float(len(errors)), "runs that raised" + (f": {errors[0]}" if errors else ""))
     os.environ[graphs.ENV] = "1"
+
+
+def synthetic_graphs_procs(ctx: Ctx) -> None:
+    """``graph_procs_ms``: ms per epoch of 8 graphed SGDL (26) runs in 8 processes at once (with the CUDA MPS
+    daemon running, their kernels can overlap; without it the GPU time-slices between processes). GPU only."""
+    if ctx.device.type != "cuda":
+        print("synthetic_graphs_procs: GPU only, skipped", flush=True)
+        return
+    epochs = 5_000 if ctx.quick else 20_000
+    procs = 8
+    mps = "MPS on" if os.environ.get("CUDA_MPS_PIPE_DIRECTORY") or Path("/tmp/nvidia-mps").exists() else "no MPS"
+    with cf.ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(graph_process_run, [0.01] * procs, [500] * procs))            # CUDA set-up in each
+        out = list(pool.map(graph_process_run, SWEEP_LRS[:procs], [epochs] * procs))
+    wall = max(e for _, e, _ in out) - min(s for s, _, _ in out)
+    ctx.add("graph_procs_ms", wall / epochs * 1e3, f"ms/epoch of {procs} runs in processes, {mps}")
+    ctx.add("graph_proc_fallbacks", float(sum(f for _, _, f in out)), "processes whose capture failed")
+
+
+def graph_process_run(lr: float, epochs: int) -> tuple[float, float, int]:
+    """One graphed GD run of SGDL (26) in a process of its own: ``(start, end, 1 if the capture failed)``."""
+    import warnings
+
+    torch.set_num_threads(1)
+    device = torch.device("cuda")
+    _, d = synthetic_net("26")
+    x, y = d.x_train.to(device), d.y_train.to(device)
+    net = build_network(get_structure("26"), seed=0, init="he_normal", relu_prime_at_zero=1).to(device)
+    cfg = TrainConfig(epochs=epochs, learning_rate=lr, optimizer="gd", eval_every=1000, progress=False)
+    torch.cuda.synchronize()
+    start = time.time()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(lambda: half_mse(y, net(x)), list(net.parameters()), cfg)
+    torch.cuda.synchronize()
+    return start, time.time(), int(any("capture failed" in str(w.message) for w in caught))
 
 
 def hessian_dense_26(ctx: Ctx) -> None:
@@ -332,7 +368,7 @@ def allocator(ctx: Ctx) -> None:
 
 
 CASES = (gemm, sgdl28_step, mgdl32_grade_step, sgdl29_denoise_step, synthetic_step_26, synthetic_sweep,
-         synthetic_sweep_batched, synthetic_graphs, hessian_dense_26, lanczos_cases, allocator)
+         synthetic_sweep_batched, synthetic_graphs, synthetic_graphs_procs, hessian_dense_26, lanczos_cases, allocator)
 
 
 # ------------------------------------------------------------------------------------------------ main

@@ -19,7 +19,9 @@ replay concurrently and the GPU overlaps their kernels.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -77,7 +79,7 @@ class GraphedEpochs:
             stream = torch.cuda.current_stream(device)
             stream.synchronize()
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+            with _CAPTURE_LOCK, torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
                 for i in range(length):
                     epoch(self.buffer[i])
             self.graph = graph
@@ -102,6 +104,23 @@ def capture(epoch: Callable[[Tensor], None], length: int, device: torch.device) 
         warnings.warn(f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly", RuntimeWarning,
                       stacklevel=3)
         return None
+
+
+_CAPTURE_LOCK = threading.Lock()           # one capture at a time in a process
+
+
+@contextlib.contextmanager
+def side_stream(device: torch.device, length: int):
+    """Run the block on a stream of its own when it will be captured and the current stream is the default one
+    (a graph cannot be captured on the default stream); the default stream waits for it at the end."""
+    if not length or device.type != "cuda" or torch.cuda.current_stream(device) != torch.cuda.default_stream(device):
+        yield
+        return
+    outer, inner = torch.cuda.current_stream(device), torch.cuda.Stream(device)
+    inner.wait_stream(outer)
+    with torch.cuda.stream(inner):
+        yield
+    outer.wait_stream(inner)
 
 
 def wait(device: torch.device) -> None:

@@ -153,38 +153,39 @@ def train(
     device = params[0].device
     length = graphs.graph_length(device, config.optimizer, config.eval_every, n, stateful=bool(state))
     graphed, eager_until = None, done + graphs.WARMUP
-    while done < n and not hist.diverged:
-        stop = min(n, (done // config.eval_every + 1) * config.eval_every)
-        epoch = done
-        while epoch < stop:
-            if length and epoch >= eager_until and stop - epoch >= length:
-                if graphed is None:
-                    graphed = graphs.capture(one_epoch, length, device)
-                    length = length if graphed is not None else 0
-                if graphed is not None:
-                    graphed.run(losses[epoch:epoch + length])
-                    epoch += length
-                    continue
-            one_epoch(losses[epoch])
-            epoch += 1
-        graphs.wait(device)
-        block = losses[done:stop]
-        finite = torch.isfinite(block)
-        if not bool(finite.all()):
-            first = done + int((~finite).nonzero()[0, 0])
-            hist.diverged, hist.diverged_epoch = True, first
-            stop = first + 1
-        else:
-            bar.set_postfix(loss=f"{float(block[-1]):.3e}", refresh=False)
-        bar.update(stop - done)
-        done = stop
-        if not hist.diverged:
-            run_callbacks(done)
-        end = done >= n or hist.diverged
-        if slot is not None and (end or time.perf_counter() - last_save >= ck.every_seconds):
-            hist.epochs_run = done
-            save(done, before + time.perf_counter() - t0)
-            last_save = time.perf_counter()
+    with graphs.side_stream(device, length):
+        while done < n and not hist.diverged:
+            stop = min(n, (done // config.eval_every + 1) * config.eval_every)
+            epoch = done
+            while epoch < stop:
+                if length and epoch >= eager_until and stop - epoch >= length:
+                    if graphed is None:
+                        graphed = graphs.capture(one_epoch, length, device)
+                        length = length if graphed is not None else 0
+                    if graphed is not None:
+                        graphed.run(losses[epoch:epoch + length])
+                        epoch += length
+                        continue
+                one_epoch(losses[epoch])
+                epoch += 1
+            graphs.wait(device)
+            block = losses[done:stop]
+            finite = torch.isfinite(block)
+            if not bool(finite.all()):
+                first = done + int((~finite).nonzero()[0, 0])
+                hist.diverged, hist.diverged_epoch = True, first
+                stop = first + 1
+            else:
+                bar.set_postfix(loss=f"{float(block[-1]):.3e}", refresh=False)
+            bar.update(stop - done)
+            done = stop
+            if not hist.diverged:
+                run_callbacks(done)
+            end = done >= n or hist.diverged
+            if slot is not None and (end or time.perf_counter() - last_save >= ck.every_seconds):
+                hist.epochs_run = done
+                save(done, before + time.perf_counter() - t0)
+                last_save = time.perf_counter()
     bar.close()
     hist.epochs_run = done
     kept = list(range(0, done, config.loss_every))
