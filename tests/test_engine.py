@@ -187,6 +187,27 @@ def test_records_are_found_on_any_device_but_the_config_own_first(tmp_path):
     assert CALLS == [3.0]                                           # nothing computed
 
 
+def test_stale_records_of_another_device_are_shown_with_a_note(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from mgdlcore.experiments.runner import find_on_any_device
+    from mgdlcore.report.provenance import stale_note
+
+    run(ToyConfig(x=3.0), results_dir=tmp_path)                     # made on the CPU
+    gpu = replace(ToyConfig(x=3.0), device="cuda")
+    fake = {**runner.current_code("toy"), "models": "000000000000"}
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
+    assert find_on_any_device([gpu], tmp_path) == []                # stale: not current anywhere
+    assert find_on_any_device([ToyConfig(x=3.0)], tmp_path, stale_elsewhere=True) == []   # own device: rerun it
+    found = find_on_any_device([gpu], tmp_path, stale_elsewhere=True)
+    assert [r.config["device"] for r in found] == ["cpu"]
+    note = stale_note(found)
+    assert note.startswith("1 of these 1 records were made by code that has changed since (models)")
+    assert "adopt --device cpu" in note
+    monkeypatch.undo()
+    assert stale_note(found) == "" and CALLS == [3.0]
+
+
 def test_lock_prevents_a_second_writer(tmp_path):
     path = record_path(tmp_path, ToyConfig())
     path.parent.mkdir(parents=True)
