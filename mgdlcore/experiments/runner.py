@@ -33,6 +33,7 @@ import torch
 from ..device import resolve_device
 from ..training.checkpoint import checkpointing
 from .config import ExperimentConfig
+from .profiles import KIND_MODULES
 from .provenance import changed_modules, code_fingerprint, provenance
 from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
 
@@ -70,7 +71,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}        # by task name
-_KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues")
+_KIND_MODULES = KIND_MODULES      # importing them registers every kind (a study module registers none)
 
 
 def register(config_class: type[ExperimentConfig], compute, *, tolerances: dict[str, float] | None = None) -> None:
