@@ -169,6 +169,12 @@ def test_adopt_never_vouches_for_gpu_records_with_a_cpu_rerun(tmp_path, monkeypa
     fake = {**runner.current_code("toy"), "models": "000000000000"}
     monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
     monkeypatch.setattr(verify, "runnable_devices", lambda: {"cpu"})
+    awaiting: list[str] = []
+    _, problems = verify.verify(tmp_path, awaiting=awaiting)
+    gpu_name = record_path(tmp_path, gpu).name
+    assert len(problems) == 1 and gpu_name not in problems[0]               # the CPU record: fix it here
+    assert len(awaiting) == 1 and gpu_name in awaiting[0]
+    assert len(verify.verify(tmp_path)[1]) == 2                             # without the list: both are problems
     n, problems = verify.adopt(tmp_path)
     assert n == 1 and problems == ["toy: 1 stale cuda record(s); no cuda here to check the change"]
     assert "adopted" not in read_record(record_path(tmp_path, gpu)).provenance

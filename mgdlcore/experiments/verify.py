@@ -86,9 +86,15 @@ def check_record(rec: Record) -> list[str]:
     return problems
 
 
-def verify(results_dir: str | Path, only: list[str] | None = None) -> tuple[list[Record], list[str]]:
-    """``(valid records, problem lines)`` for every record under ``results_dir``."""
+def verify(results_dir: str | Path, only: list[str] | None = None,
+           awaiting: list[str] | None = None) -> tuple[list[Record], list[str]]:
+    """``(valid records, problem lines)`` for every record under ``results_dir``.
+
+    With a list ``awaiting``, a record stale only because the code changed and made on a device type this
+    machine lacks (a GPU's, checked here on a CPU) goes there instead of the problems: nothing here can rerun it,
+    and ``mgdl-results adopt --device cuda`` on a GPU resolves it."""
     valid, lines = [], []
+    here = runnable_devices()
     root = Path(results_dir)
     for path in sorted(root.rglob("*.json")):
         rel = path.relative_to(root)
@@ -100,7 +106,11 @@ def verify(results_dir: str | Path, only: list[str] | None = None) -> tuple[list
             lines.append(f"{rel}: {exc}")
             continue
         problems = check_record(rec)
-        if problems:
+        elsewhere = rec.config.get("device", "cpu") not in here
+        if problems and awaiting is not None and elsewhere and all(p.startswith("stale: code changed")
+                                                                    for p in problems):
+            awaiting.extend(f"{rel}: {p}" for p in problems)
+        elif problems:
             lines.extend(f"{rel}: {p}" for p in problems)
         else:
             valid.append(rec)
@@ -351,10 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         print(f"mgdl-results: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
-    valid, problems = verify(results, args.only)
+    awaiting: list[str] = []
+    valid, problems = verify(results, args.only, awaiting)
     print(f"{len(valid)} valid record(s), {len(problems)} problem(s) in {results} (schema {SCHEMA})")
     for line in problems:
         print(f"  PROBLEM {line}")
+    if awaiting:
+        print(f"{len(awaiting)} record(s) of a device this machine lacks are stale by code and await "
+              "`mgdl-results adopt` on that device (the book shows them with a note):")
+        for line in awaiting:
+            print(f"  AWAITING {line}")
     if args.rerun:
         moved = rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds,
                       trained_only=args.trained_only, jobs=args.jobs, prefix_epochs=args.prefix_epochs)
