@@ -34,6 +34,7 @@ from .config import ExperimentConfig, one_of, positive_float, positive_int
 from .runner import Context, Outcome, register
 
 METHODS = ("SGDL", "MGDL")
+LEARNT = 0.9     # a run learnt when its final loss is below this fraction of the best constant fit's loss
 STRUCTURES = {"SGDL": "26", "MGDL": "30"}
 
 
@@ -167,6 +168,15 @@ def compute(config: StabilityConfig, ctx: Context) -> Outcome:
         return hist.diverged
 
     stable, diverged, probes = divergence_threshold(diverges, config.lr_lo, config.lr_hi, config.n_bisect)
+
+    def stays_flat(eta: float) -> bool:
+        """Not learning: diverged, or a final loss not below LEARNT x the constant fit's."""
+        if eta not in finals:
+            diverges(eta)
+        return finals[eta] is None or finals[eta] >= LEARNT * constant
+    constant = float(half_mse(target, target.mean().expand_as(target)))
+    top = stable if stable is not None else config.lr_hi
+    learns_up_to, flat_from, learn_probes = divergence_threshold(stays_flat, config.lr_lo, top, config.n_bisect)
     track_epochs, track = [], []
     if stable is not None:
         holder: dict = {}
@@ -198,8 +208,9 @@ def compute(config: StabilityConfig, ctx: Context) -> Outcome:
         edge_of_stability=None if not finite or stable is None else stable * max(finite) / 2.0,
         n_probes=len(probes), tracked_final_loss=final,
         # the loss of the best constant fit: a "stable" run at that level has learnt nothing (e.g. dead units)
-        constant_fit_loss=float(half_mse(target, target.mean().expand_as(target))))
+        constant_fit_loss=constant, learn_threshold_lo=learns_up_to, learn_threshold_hi=flat_from)
     series = {"probes": [[eta, d, finals[eta]] for eta, d in probes],   # step size, diverged, final loss
+              "learn_probes": [[eta, flat, finals[eta]] for eta, flat in learn_probes],   # ..., learnt nothing
               "sharpness_epochs": track_epochs, "sharpness": track,
               "loss_epochs": tracked_loss[0], "loss": tracked_loss[1]}
     return Outcome(metrics=metrics, series=series)

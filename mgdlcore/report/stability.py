@@ -9,8 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..experiments.records import Record
-
-LEARNT = 0.9     # a tracked run "learnt" when its final loss is below this fraction of the constant fit's loss
+from ..experiments.stability import LEARNT
 
 
 def _order(r: Record) -> tuple:
@@ -39,17 +38,19 @@ def table_markdown(records: Sequence[Record]) -> str:
     if not records:
         return "No records."
     head = ("| setting | network | λ_max(H) at init | 2/λ_max | observed threshold [stable, diverged] | "
-            "threshold / bound | max sharpness · η/2 | run at η_stable |\n|---|---|---|---|---|---|---|---|\n")
+            "threshold / bound | max sharpness · η/2 | run at η_stable | learns up to [learns, flat] |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for r in sorted(records, key=_order):
         m = r.metrics
         if m.get("base_diverged"):
-            rows.append(f"| {r.config['setting']} | {network_name(r)} | earlier grades diverged | | | | | |")
+            rows.append(f"| {r.config['setting']} | {network_name(r)} | earlier grades diverged | | | | | | |")
             continue
         state = {True: "learnt", False: "stuck at the constant fit", None: "–"}[learnt(r)]
         rows.append(f"| {r.config['setting']} | {network_name(r)} | {_g(m.get('lambda_max_init'))} | "
                     f"{_g(m.get('bound_init'))} | [{_g(m.get('threshold_stable'))}, {_g(m.get('threshold_diverged'))}] | "
-                    f"{_g(m.get('threshold_ratio'), '.2f')} | {_g(m.get('edge_of_stability'), '.2f')} | {state} |")
+                    f"{_g(m.get('threshold_ratio'), '.2f')} | {_g(m.get('edge_of_stability'), '.2f')} | {state} | "
+                    f"[{_g(m.get('learn_threshold_lo'))}, {_g(m.get('learn_threshold_hi'))}] |")
     return head + "\n".join(rows)
 
 
@@ -70,6 +71,11 @@ def findings(records: Sequence[Record]) -> list[str]:
         if th:
             out.append(f"{method}: observed thresholds {min(th):.3g} to {max(th):.3g} "
                        f"({len(th)} network{'s' if len(th) > 1 else ''}).")
+    for method in ("SGDL", "MGDL"):
+        lt = [r.metrics.get("learn_threshold_lo") for r in ok if r.config["method"] == method]
+        lt = [v for v in lt if v is not None]
+        if lt:
+            out.append(f"{method}: the largest step size that still learns is {min(lt):.3g} to {max(lt):.3g}.")
     tracked = [r for r in ok if learnt(r) is not None]
     stuck = [r for r in tracked if not learnt(r)]
     if tracked:
