@@ -71,5 +71,5 @@ def test_record_of_sgdl_26(tmp_path):
     assert rec.series["sharpness"][0] == pytest.approx(m["lambda_max_init"], rel=1e-6)   # same initialisation
     assert math.isclose(m["sharpness_max"], max(rec.series["sharpness"]))
     assert m["learn_threshold_lo"] <= m["threshold_stable"]
-    for eta, flat, final in rec.series["learn_probes"]:            # "flat": diverged or not below 0.9 x constant fit
+    for _eta, flat, final in rec.series["learn_probes"]:            # "flat": diverged or not below 0.9 x constant fit
         assert flat == (final is None or final >= stability.LEARNT * m["constant_fit_loss"])
