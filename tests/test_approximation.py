@@ -202,3 +202,51 @@ def test_failure_study_changes_one_grade_setting_at_a_time():
     for name, c in ap.study_configs("cpu", ["kink"], device="cpu"):
         changed = {k for k, v in c.to_dict().items() if v != base.to_dict()[k]}
         assert changed == set(ap.VARIANTS[name]), name
+
+
+# ------------------------------------------------------------------------------------------------ report
+def test_tables_and_findings_are_composed_from_the_records(tiny_runs):
+    from mgdlcore.report import approximation as report
+
+    _, mgdl, sgdl = tiny_runs
+    table = report.decrease_markdown([mgdl, sgdl])
+    m = mgdl.metrics
+    assert f"| {m['n_sup_decreases']} of 3 | {m['n_l2_decreases']} of 3 |" in table
+    assert table.count("\n") == 3                        # header, rule, two rows
+    text = report.findings([mgdl, sgdl])
+    assert text[0].startswith(f"sin(2πx): MGDL's sup residual decreased strictly at {m['n_sup_decreases']} of 3")
+    assert f"sup = {report.fmt(m['sup_final'])}" in text[0] and report.fmt(sgdl.metrics["sup_final"]) in text[0]
+    assert text[1] == (f"The theorem's picture (a strict sup decrease at every grade) held in "
+                       f"{int(m['sup_strictly_decreasing'])} of 1 trained MGDL runs of the main comparison.")
+    outcomes = report.grade_outcomes(mgdl, stall=0.0)
+    assert [o == "decrease" for o in outcomes] == [s["sup_decreased"] for s in mgdl.series["steps"][1:]]
+    # a kink target's name keeps a Markdown table intact
+    kink = type(mgdl)({**mgdl.data, "config": {**mgdl.config, "target": "kink"}})
+    assert report.name(kink, table=True) == "\\|x − 0.4\\|"
+
+
+def test_figures_draw_from_records(tiny_runs):
+    import matplotlib.pyplot as plt
+
+    from mgdlcore.report import approximation as report
+
+    _, mgdl, sgdl = tiny_runs
+    for fig in (report.residual_figure([mgdl, sgdl]), report.residual_curves_figure([mgdl, sgdl], grades=(1, 3)),
+                report.study_figure([("base", mgdl)])):
+        assert fig.axes
+        plt.close(fig)
+
+
+def test_smoke_reference_check_fails_on_a_value_outside_the_tolerance(tiny_runs):
+    from mgdlcore.report import approximation as report
+
+    _, mgdl, sgdl = tiny_runs
+    values = report.check_values([mgdl, sgdl])
+    ref = {"tolerance": 0.1, "values": dict(values)}
+    assert report.check_reference([mgdl, sgdl], ref) == []
+    ref["values"]["sine/MGDL/log10_sup"] += 0.2          # a corrupted residual
+    assert report.check_reference([mgdl, sgdl], ref) == [
+        f"sine/MGDL/log10_sup: {values['sine/MGDL/log10_sup']:.4f} vs reference "
+        f"{values['sine/MGDL/log10_sup'] + 0.2:.4f} (tolerance 0.1 decades)"]
+    ref["values"]["sine/SGDL/log10_l2"] = None
+    assert any("one of them diverged" in p for p in report.check_reference([mgdl, sgdl], ref))
