@@ -179,7 +179,7 @@ def residual_figure(records: Sequence[Record]):
         some = next(iter(methods.values()))
         ax.set_title(name(some), fontsize=8)
         ax.set_xlabel(f"grade (SGDL: epochs / {some.config['epochs']:,})", fontsize=7)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -195,8 +195,8 @@ def residual_figure(records: Sequence[Record]):
 
 
 def residual_curves_figure(records: Sequence[Record], grades: Sequence[int] = (1, 2, 4, 8, 16)):
-    """1D targets: the MGDL residual ``f - sum_{j<=k} g_j`` on [0, 1] after some grades (thinned dense grid), and
-    SGDL's after all epochs; where the sup norm sits shows what a grade left behind."""
+    """1D targets: the size of the MGDL residual ``|f - sum_{j<=k} g_j|`` on [0, 1] after some grades (thinned dense
+    grid, log scale), and SGDL's after all epochs; where the sup norm sits shows what a grade left behind."""
     rows = [(t, m) for t, m in by_target(records).items() if ap.dimension(t) == 1 and "MGDL" in m]
     fig, axes = plt.subplots(len(rows) or 1, 1, figsize=(7.0, 1.9 * max(1, len(rows))), squeeze=False)
     for ax, (_, methods) in zip(axes[:, 0], rows):
@@ -208,15 +208,17 @@ def residual_curves_figure(records: Sequence[Record], grades: Sequence[int] = (1
         x = np.linspace(0.0, 1.0, res.shape[1])
         shown = [k for k in grades if k <= res.shape[0]] or [res.shape[0]]
         for i, k in enumerate(shown):
-            ax.plot(x, res[k - 1], lw=0.8, color=plt.cm.viridis(i / max(1, len(shown) - 1)),
-                    label=f"MGDL, grade {k}")
+            ax.semilogy(x, np.abs(res[k - 1]), lw=0.7, color=plt.cm.viridis(i / max(1, len(shown) - 1)),
+                        label=f"MGDL, grade {k}")
         s = methods.get("SGDL")
         if s is not None and s.arrays().get("residual") is not None:
-            ax.plot(x, s.arrays()["residual"], lw=0.8, color=COLORS["SGDL"], ls="--", label="SGDL, all epochs")
-        ax.set_yscale("symlog", linthresh=1e-3)
+            ax.semilogy(x, np.abs(s.arrays()["residual"]), lw=0.7, color=COLORS["SGDL"], ls="--",
+                        label="SGDL, all epochs")
+        top = float(np.nanmax(np.abs(res)))
+        ax.set_ylim(max(top * 1e-5, 1e-8), top * 2)
         ax.set_title(name(r), fontsize=8)
-        ax.set_ylabel("f − prediction", fontsize=7)
-        ax.tick_params(labelsize=7)
+        ax.set_ylabel("|f − prediction|", fontsize=7)
+        ax.tick_params(which="both", labelsize=7)
         ax.legend(fontsize=6, ncol=3, loc="upper right")
     axes[-1, 0].set_xlabel("x")
     fig.tight_layout()
@@ -261,7 +263,7 @@ def study_figure(study: Sequence[tuple[str, Record]]):
                         color=f"C{i}", label=variant)
         ax.set_title(name(runs[0][1]), fontsize=8)
         ax.set_xlabel("grade", fontsize=7)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
     axes[0, 0].set_ylabel("sup residual (dense grid)", fontsize=7)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
