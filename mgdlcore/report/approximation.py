@@ -303,6 +303,11 @@ def findings(records: Sequence[Record], study: Sequence[tuple[str, Record]] = ()
         n_strict = sum(bool(r.metrics["sup_strictly_decreasing"]) for r in mgdl)
         out.append(f"The theorem's picture (a strict sup decrease at every grade) held in {n_strict} of {len(mgdl)} "
                    f"trained MGDL runs of the main comparison.")
+        n = sum(r.metrics["n_steps"] for r in mgdl)
+        out.append(f"Over all {n} MGDL grades of the main comparison the L2 residual fell strictly at "
+                   f"{sum(r.metrics['n_l2_decreases'] for r in mgdl)} and the sup residual at "
+                   f"{sum(r.metrics['n_sup_decreases'] for r in mgdl)}: training lowers a mean square over the "
+                   f"training points, which bounds neither the sup norm nor its decrease.")
     if study:
         by_t: dict[str, list[tuple[str, Record]]] = {}
         for variant, r in study:
@@ -324,6 +329,15 @@ def findings(records: Sequence[Record], study: Sequence[tuple[str, Record]] = ()
             if diverged:
                 text += f"; diverged: {', '.join(map(repr, diverged))}"
             out.append(text + f"; lowest sup reached with {low[0]!r} ({fmt(low[1].metrics['sup_best'])}).")
+        collapsed = []
+        for variant, r in study:
+            low = next((g for g in r.series["grades"] if g.get("feature_rank") is not None and g["feature_rank"] <= 2),
+                       None)
+            if low is not None:
+                collapsed.append(f"'{variant}' on {name(r)} (grade {low['grade']}, rank {low['feature_rank']})")
+        if collapsed:
+            out.append("A grade passed on features of rank at most 2 (with the constant column), so that every later grade "
+                       "could add at most a function of one feature (rank 2) or a constant (rank 1), in: " + "; ".join(collapsed) + ".")
         dead_ok, dead_bad = [], []
         for _, r in study:
             for g, s in zip(r.series["grades"], r.series["steps"][1:]):
