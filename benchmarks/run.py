@@ -12,6 +12,8 @@ Cases (network structures of Appendix D; FLOPs counted as in ``_common.step_flop
   eq. (5), CPU, one thread.
 * ``synthetic_sweep``: setting 1, SGDL (26) and the grades of MGDL (30) over a learning-rate grid by plain GD, on
   2 CPU processes of one thread each; aggregate GFLOP/s, ratio = value / (2 x ``gemm_peak_1t``).
+* ``graph_*`` (GPU only): SGDL (26) by GD, eager against CUDA graphs (ms per epoch, bitwise equality), and the 14
+  learning rates of Sec. 5 as concurrent runs in threads, one CUDA stream each.
 * ``hessian_dense_26``: seconds for the dense Hessian of (26) at 1,024 points and all its eigenvalues.
 * ``lanczos_28_*``, ``lanczos_32_*``: seconds for the 10 largest Hessian eigenvalues by Lanczos of SGDL (28) and
   grade 1 of MGDL (32) on every pixel of Cameraman (256 x 256: 65,536 points, ``_full``; ``--quick``: subsampled
@@ -214,6 +216,100 @@ def synthetic_sweep_batched(ctx: Ctx) -> None:
     ctx.add("synthetic_sweep_speedup", t_serial / t_batched, "x, serial time / batched time")
 
 
+def synthetic_graphs(ctx: Ctx) -> None:
+    """CUDA graphs (``mgdlcore.training.graphs``) for Sec. 5: SGDL (26), setting 1, lr 0.01, GD with eval_every
+    1000. ``graph_eager_ms``/``graph_ms``: ms per epoch of one run, eager and replayed, ``graph_speedup`` their
+    ratio; ``graph_bitwise``: 1 when the graphed run's losses and parameters equal the eager run's bit for bit;
+    ``graph_threads_ms``: ms per epoch of all 14 learning rates of Sec. 5 as 14 runs in threads, one CUDA stream
+    each, ratio to one run alone. GPU only."""
+    if ctx.device.type != "cuda":
+        print("synthetic_graphs: GPU only, skipped", flush=True)
+        return
+    import threading
+
+    from mgdlcore.training import graphs
+
+    epochs = 2_000 if ctx.quick else 20_000
+    _, d = synthetic_net("26")
+    x, y = d.x_train.to(ctx.device), d.y_train.to(ctx.device)
+    s = get_structure("26")
+
+    def one(lr: float, mode: str, n: int = epochs):
+        os.environ[graphs.ENV] = mode
+        net = build_network(s, seed=0, init="he_normal", relu_prime_at_zero=1).to(ctx.device)
+        cfg = TrainConfig(epochs=n, learning_rate=lr, optimizer="gd", eval_every=1000, progress=False)
+        hist = train(lambda: half_mse(y, net(x)), list(net.parameters()), cfg)
+        return hist, [p.detach().cpu() for p in net.parameters()]
+
+    one(0.01, "1", 1_000), one(0.01, "0", 200)                      # warm-up: kernels, capture, allocator
+    (h_eager, p_eager), t_eager = timed(lambda: one(0.01, "0"))
+    (h_graph, p_graph), t_graph = timed(lambda: one(0.01, "1"))
+    same = h_eager.loss == h_graph.loss and all(torch.equal(a, b) for a, b in zip(p_eager, p_graph))
+    ctx.add("graph_eager_ms", t_eager / epochs * 1e3, f"ms/epoch, eager, {describe_device(ctx.device)}")
+    ctx.add("graph_ms", t_graph / epochs * 1e3, "ms/epoch, CUDA graph of 250 epochs", "graph_eager_ms")
+    ctx.add("graph_speedup", t_eager / t_graph, "x, eager time / graphed time")
+    ctx.add("graph_bitwise", float(same), "1: graphed run == eager run, bit for bit")
+
+    errors = []
+
+    def threaded(lr: float) -> None:
+        try:
+            with torch.cuda.stream(torch.cuda.Stream(ctx.device)):
+                one(lr, "1")
+        except Exception as exc:  # reported as a row below
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    def sweep():
+        workers = [threading.Thread(target=threaded, args=(lr,)) for lr in SWEEP_LRS]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        sync(ctx.device)
+
+    _, t_threads = timed(sweep)
+    ctx.add("graph_threads_ms", t_threads / epochs * 1e3, f"ms/epoch of {len(SWEEP_LRS)} runs in threads",
+            "graph_ms")
+    ctx.add("graph_thread_errors", float(len(errors)), "runs that raised" + (f": {errors[0]}" if errors else ""))
+    os.environ[graphs.ENV] = "1"
+
+
+def synthetic_graphs_procs(ctx: Ctx) -> None:
+    """``graph_procs_ms``: ms per epoch of 8 graphed SGDL (26) runs in 8 processes at once (with the CUDA MPS
+    daemon running, their kernels can overlap; without it the GPU time-slices between processes). GPU only."""
+    if ctx.device.type != "cuda":
+        print("synthetic_graphs_procs: GPU only, skipped", flush=True)
+        return
+    epochs = 5_000 if ctx.quick else 20_000
+    procs = 8
+    mps = "MPS on" if os.environ.get("CUDA_MPS_PIPE_DIRECTORY") or Path("/tmp/nvidia-mps").exists() else "no MPS"
+    with cf.ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(graph_process_run, [0.01] * procs, [500] * procs))            # CUDA set-up in each
+        out = list(pool.map(graph_process_run, SWEEP_LRS[:procs], [epochs] * procs))
+    wall = max(e for _, e, _ in out) - min(s for s, _, _ in out)
+    ctx.add("graph_procs_ms", wall / epochs * 1e3, f"ms/epoch of {procs} runs in processes, {mps}")
+    ctx.add("graph_proc_fallbacks", float(sum(f for _, _, f in out)), "processes whose capture failed")
+
+
+def graph_process_run(lr: float, epochs: int) -> tuple[float, float, int]:
+    """One graphed GD run of SGDL (26) in a process of its own: ``(start, end, 1 if the capture failed)``."""
+    import warnings
+
+    torch.set_num_threads(1)
+    device = torch.device("cuda")
+    _, d = synthetic_net("26")
+    x, y = d.x_train.to(device), d.y_train.to(device)
+    net = build_network(get_structure("26"), seed=0, init="he_normal", relu_prime_at_zero=1).to(device)
+    cfg = TrainConfig(epochs=epochs, learning_rate=lr, optimizer="gd", eval_every=1000, progress=False)
+    torch.cuda.synchronize()
+    start = time.time()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(lambda: half_mse(y, net(x)), list(net.parameters()), cfg)
+    torch.cuda.synchronize()
+    return start, time.time(), int(any("capture failed" in str(w.message) for w in caught))
+
+
 def hessian_dense_26(ctx: Ctx) -> None:
     """Dense Hessian of the loss of SGDL (26) at the 1,024 points of eq. (5) (closed form, float32) and all its
     eigenvalues (float64, as in the records)."""
@@ -272,7 +368,7 @@ def allocator(ctx: Ctx) -> None:
 
 
 CASES = (gemm, sgdl28_step, mgdl32_grade_step, sgdl29_denoise_step, synthetic_step_26, synthetic_sweep,
-         synthetic_sweep_batched, hessian_dense_26, lanczos_cases, allocator)
+         synthetic_sweep_batched, synthetic_graphs, synthetic_graphs_procs, hessian_dense_26, lanczos_cases, allocator)
 
 
 # ------------------------------------------------------------------------------------------------ main

@@ -35,14 +35,18 @@ def test_bad_arguments_fail_in_one_line(capsys):
 
 
 def test_campaign_on_a_dask_local_cluster(tmp_path, capsys):
-    """``--workers 2``: the pending runs go to two Dask worker processes; records land, a second call resumes."""
-    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi* size=32", "--workers", "2"]
+    """``--workers 1 --runs-per-worker 2``: the pending runs go to two threads of a Dask worker process; records
+    land, a second call resumes."""
+    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman bi* size=32", "--workers", "1",
+            "--runs-per-worker", "2"]
     assert campaign.main(args) == 0
     out = capsys.readouterr().out
     assert "2 pending run(s)" in out and "regression cameraman bilinear size=32 ok" in out and "[2/2]" in out
     assert len(list((tmp_path / "regression").glob("*.json"))) == 2
     assert campaign.main(args) == 0 and "0 pending run(s)" in capsys.readouterr().out
     assert campaign.main(["smoke", "--workers", "0"]) == 2
+    assert campaign.main(["smoke", "--runs-per-worker", "2"]) == 2
+    assert "--runs-per-worker must be >= 1 and needs --workers" in capsys.readouterr().err
 
 
 def test_cost_model_counts_flops_and_recovers_a_known_machine():

@@ -151,6 +151,36 @@ def test_adopt_restamps_only_when_a_full_rerun_reproduces(tmp_path, monkeypatch,
         assert rec.provenance["code"] == fake and rec.provenance["adopted"]["from_code"] != fake
 
 
+def test_adopt_never_vouches_for_gpu_records_with_a_cpu_rerun(tmp_path, monkeypatch):
+    """A change can move the GPU's code path alone (CUDA graphs): stale GPU records are grouped apart and left
+    stale on a machine without a GPU, while the CPU group beside them is adopted."""
+    import dataclasses
+
+    run(ToyConfig(x=2.0), results_dir=tmp_path)
+    gpu = dataclasses.replace(ToyConfig(x=2.0), device="cuda")
+    data = json.loads(run(ToyConfig(x=4.0), results_dir=tmp_path).path.read_text())
+    data["config"]["device"], data["config"]["x"], data["key"] = "cuda", 2.0, gpu.key      # a GPU record
+    cpu4 = record_path(tmp_path, ToyConfig(x=4.0))
+    if cpu4.with_suffix(".npz").is_file():
+        cpu4.with_suffix(".npz").rename(record_path(tmp_path, gpu).with_suffix(".npz"))
+    cpu4.unlink()
+    record_path(tmp_path, gpu).write_text(json.dumps(data))
+    assert read_record(record_path(tmp_path, gpu)).config["device"] == "cuda"
+    fake = {**runner.current_code("toy"), "models": "000000000000"}
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
+    monkeypatch.setattr(verify, "runnable_devices", lambda: {"cpu"})
+    awaiting: list[str] = []
+    _, problems = verify.verify(tmp_path, awaiting=awaiting)
+    gpu_name = record_path(tmp_path, gpu).name
+    assert len(problems) == 1 and gpu_name not in problems[0]               # the CPU record: fix it here
+    assert len(awaiting) == 1 and gpu_name in awaiting[0]
+    assert len(verify.verify(tmp_path)[1]) == 2                             # without the list: both are problems
+    n, problems = verify.adopt(tmp_path)
+    assert n == 1 and problems == ["toy: 1 stale cuda record(s); no cuda here to check the change"]
+    assert "adopted" not in read_record(record_path(tmp_path, gpu)).provenance
+    assert verify.adopt(tmp_path, devices={"cpu"}) == (0, [])               # the GPU group is not even looked at
+
+
 def test_records_are_found_on_any_device_but_the_config_own_first(tmp_path):
     from dataclasses import replace
 
@@ -161,6 +191,27 @@ def test_records_are_found_on_any_device_but_the_config_own_first(tmp_path):
     found = find_on_any_device([gpu, ToyConfig(x=5.0)], tmp_path)   # x=5 has no record anywhere: left out
     assert [r.config["device"] for r in found] == ["cpu"] and found[0].metrics["value"] == 9.0
     assert CALLS == [3.0]                                           # nothing computed
+
+
+def test_stale_records_of_another_device_are_shown_with_a_note(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from mgdlcore.experiments.runner import find_on_any_device
+    from mgdlcore.report.provenance import stale_note
+
+    run(ToyConfig(x=3.0), results_dir=tmp_path)                     # made on the CPU
+    gpu = replace(ToyConfig(x=3.0), device="cuda")
+    fake = {**runner.current_code("toy"), "models": "000000000000"}
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
+    assert find_on_any_device([gpu], tmp_path) == []                # stale: not current anywhere
+    assert find_on_any_device([ToyConfig(x=3.0)], tmp_path, stale_elsewhere=True) == []   # own device: rerun it
+    found = find_on_any_device([gpu], tmp_path, stale_elsewhere=True)
+    assert [r.config["device"] for r in found] == ["cpu"]
+    note = stale_note(found)
+    assert note.startswith("1 of these 1 records were made by code that has changed since (models)")
+    assert "adopt --device cpu" in note
+    monkeypatch.undo()
+    assert stale_note(found) == "" and CALLS == [3.0]
 
 
 def test_lock_prevents_a_second_writer(tmp_path):

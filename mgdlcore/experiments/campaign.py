@@ -4,6 +4,7 @@
     mgdl-campaign paper --plan                  # list what is pending with its estimated time on CPU and GPU
     mgdl-campaign cpu --workers 2               # two runs at a time on a Dask LocalCluster (one process each)
     mgdl-campaign paper --scheduler tcp://host:8786   # on an existing Dask cluster (e.g. from dask-jobqueue)
+    mgdl-campaign paper --device cuda --workers 1 --runs-per-worker 16   # 16 small runs at once on one GPU
 
 Pending runs go cheapest first (``--order``), by the cost model of :mod:`mgdlcore.experiments.cost`. A config is
 skipped when its record is current (same key, same code path: see ``runner.find_record``). A failing
@@ -14,6 +15,7 @@ run failed. Records are written as each run finishes, so an interrupted campaign
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import logging
 import sys
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..device import resolve_device
 from .profiles import PROFILE_NAMES, all_configs
 from .runner import find_record, run
 
@@ -104,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on a Dask LocalCluster of this many single-threaded worker processes")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on an existing Dask cluster (scheduler address, e.g. tcp://host:8786)")
+    p.add_argument("--runs-per-worker", type=int, default=1, metavar="K",
+                   help="with --workers: runs at a time in each worker process, one thread each (on a GPU each "
+                        "run has its own CUDA stream, so small runs overlap on one card)")
     return p
 
 
@@ -113,9 +119,19 @@ def run_on_worker(config_dict: dict, results: str, profile: str, threads: int | 
 
     if threads:
         torch.set_num_threads(threads)
+    config = config_from_dict(config_dict)
     t0 = time.perf_counter()
-    rec = run(config_from_dict(config_dict), results_dir=results, profile=profile, progress=False)
+    with own_stream(config.device):
+        rec = run(config, results_dir=results, profile=profile, progress=False)
     return rec.diverged, time.perf_counter() - t0
+
+
+def own_stream(device: str):
+    """A new CUDA stream as the current one for a run on a GPU (runs in threads then overlap), else nothing."""
+    dev = resolve_device(device)
+    if dev.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.cuda.stream(torch.cuda.Stream(dev))
 
 
 def run_distributed(todo: list, args, results: Path) -> list[str]:
@@ -125,10 +141,10 @@ def run_distributed(todo: list, args, results: Path) -> list[str]:
     if args.scheduler:
         cluster, client = None, Client(args.scheduler)
     else:
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=args.runs_per_worker, processes=True,
                                dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
-    slots = max(1, len(client.scheduler_info()["workers"]))
+    slots = max(1, sum(client.nthreads().values()))
     failed, start, queue, n = [], time.perf_counter(), list(todo), len(todo)
     labels = {}
 
@@ -180,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         args.order = "longest" if (args.workers is not None or args.scheduler is not None) else "cheapest"
     if args.workers is not None and args.workers < 1:
         print(f"mgdl-campaign: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.runs_per_worker < 1 or (args.runs_per_worker > 1 and args.workers is None):
+        print(f"mgdl-campaign: --runs-per-worker must be >= 1 and needs --workers, got {args.runs_per_worker}",
+              file=sys.stderr)
         return 2
     results = resolve_results_dir(args.results, args.profile)
     try:

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ import torch
 from ..device import resolve_device
 from ..training.checkpoint import checkpointing
 from .config import ExperimentConfig
+from .profiles import KIND_MODULES
 from .provenance import changed_modules, code_fingerprint, provenance
 from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
 
@@ -69,7 +71,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {}        # by task name
-_KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues")
+_KIND_MODULES = KIND_MODULES      # importing them registers every kind (a study module registers none)
 
 
 def register(config_class: type[ExperimentConfig], compute, *, tolerances: dict[str, float] | None = None) -> None:
@@ -137,7 +139,7 @@ def check_writable(results_dir: str | os.PathLike) -> Path:
         raise ValueError(f"results_dir {str(root)!r} is a file, not a folder")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-test-{os.getpid()}"
+        probe = root / f".write-test-{os.getpid()}-{threading.get_ident()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
@@ -206,16 +208,23 @@ def checkpoint_folder(results_dir: str | os.PathLike, config: ExperimentConfig, 
     return Path(results_dir) / CHECKPOINTS / f"{config.task}-{config.key[:16]}-{digest}"
 
 
-def find_on_any_device(configs, results_dir: str | os.PathLike) -> list[Record]:
+def find_on_any_device(configs, results_dir: str | os.PathLike, *, stale_elsewhere: bool = False) -> list[Record]:
     """The current records of ``configs`` made on any device (the config's own first, then the others), for
     showing results made elsewhere, e.g. paper-profile records from a GPU in a book built on a CPU. Configs
-    without a record on any device are left out; nothing is computed."""
+    without a record on any device are left out; nothing is computed.
+
+    ``stale_elsewhere``: also a record made on *another* device that is stale only because the code changed
+    since (this machine cannot rerun it to adopt it); :func:`staleness` of such a record says so, and the
+    book says it beside the number (:func:`~mgdlcore.report.provenance.stale_note`)."""
     from .config import DEVICES
 
     out = []
     for config in configs:
         for device in (config.device, *(d for d in DEVICES if d != config.device)):
-            rec, _ = find_record(dataclasses.replace(config, device=device), results_dir, move_corrupt=False)
+            other = dataclasses.replace(config, device=device)
+            rec, why = find_record(other, results_dir, move_corrupt=False)
+            if rec is None and stale_elsewhere and device != config.device and why.startswith("stale record"):
+                rec = read_record(record_path(results_dir, other))
             if rec is not None:
                 out.append(rec)
                 break

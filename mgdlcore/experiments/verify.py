@@ -86,9 +86,15 @@ def check_record(rec: Record) -> list[str]:
     return problems
 
 
-def verify(results_dir: str | Path, only: list[str] | None = None) -> tuple[list[Record], list[str]]:
-    """``(valid records, problem lines)`` for every record under ``results_dir``."""
+def verify(results_dir: str | Path, only: list[str] | None = None,
+           awaiting: list[str] | None = None) -> tuple[list[Record], list[str]]:
+    """``(valid records, problem lines)`` for every record under ``results_dir``.
+
+    With a list ``awaiting``, a record stale only because the code changed and made on a device type this
+    machine lacks (a GPU's, checked here on a CPU) goes there instead of the problems: nothing here can rerun it,
+    and ``mgdl-results adopt --device cuda`` on a GPU resolves it."""
     valid, lines = [], []
+    here = runnable_devices()
     root = Path(results_dir)
     for path in sorted(root.rglob("*.json")):
         rel = path.relative_to(root)
@@ -100,7 +106,11 @@ def verify(results_dir: str | Path, only: list[str] | None = None) -> tuple[list
             lines.append(f"{rel}: {exc}")
             continue
         problems = check_record(rec)
-        if problems:
+        elsewhere = rec.config.get("device", "cpu") not in here
+        if problems and awaiting is not None and elsewhere and all(p.startswith("stale: code changed")
+                                                                    for p in problems):
+            awaiting.extend(f"{rel}: {p}" for p in problems)
+        elif problems:
             lines.extend(f"{rel}: {p}" for p in problems)
         else:
             valid.append(rec)
@@ -223,12 +233,15 @@ def _rerun_one(path: str, prefix_epochs: int | None = None) -> tuple[Record | No
         torch.set_num_threads(threads)
 
 
-def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> tuple[int, list[str]]:
+def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False,
+          devices: set[str] | None = None) -> tuple[int, list[str]]:
     """Records that are stale only because their code changed, re-stamped with the current fingerprint where the
     change is shown not to move results: ``(records adopted, problem lines)``.
 
-    Records are grouped by task and recorded fingerprint. From each group the cheapest record that trained a network
-    to its end on this machine's device (a classical reference when none did) is rerun *in full* with the current
+    Records are grouped by task, recorded fingerprint and device type (a change may move a GPU's code path, e.g. CUDA
+    graphs, and not the CPU's, so a CPU rerun never vouches for GPU records); ``devices`` limits the groups to
+    those device types (default: all). From each group the cheapest record that trained a network
+    to its end (a classical reference when none did) is rerun *in full* with the current
     code and must reproduce every metric within its tolerance and its whole training-loss curve within 1e-6
     (relative). Then every record of the group gets ``provenance.code`` = the current fingerprint and
     ``provenance.adopted`` = the old fingerprint, the record that was rerun and the commit. A group whose rerun
@@ -246,25 +259,27 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> t
         except RecordError:
             continue
         problems = check_record(rec)
+        device = rec.config.get("device", "cpu")
+        if devices is not None and device not in devices:
+            continue
         if problems and all(p.startswith("stale: code changed") for p in problems):
-            key = (rec.config["task"], json.dumps(rec.provenance.get("code"), sort_keys=True))
+            key = (rec.config["task"], json.dumps(rec.provenance.get("code"), sort_keys=True), device)
             groups.setdefault(key, []).append(rec)
     here = runnable_devices()
     samples, lines = {}, []
     for key, recs in groups.items():
-        runnable = [r for r in recs if r.config.get("device", "cpu") in here]
-        trained = [r for r in runnable if (r.config.get("epochs") or 0) > 0 and not r.diverged]
-        pool = sorted(trained or runnable, key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
-        if not pool:
-            lines.append(f"{key[0]}: {len(recs)} stale record(s) with no record runnable here to check the change")
+        if key[2] not in here:
+            lines.append(f"{key[0]}: {len(recs)} stale {key[2]} record(s); no {key[2]} here to check the change")
             continue
+        trained = [r for r in recs if (r.config.get("epochs") or 0) > 0 and not r.diverged]
+        pool = sorted(trained or recs, key=lambda r: (r.provenance.get("seconds") or math.inf, r.key))
         samples[key] = pool[0]
     chosen = list(samples.values())
     print(f"{sum(map(len, groups.values()))} record(s) stale by code only, in {len(groups)} group(s); "
           f"rerunning {len(chosen)} in full", flush=True)
     if dry_run:
         for key, rec in samples.items():
-            print(f"  {key[0]}: {len(groups[key])} record(s), would rerun {rec.path.name}")
+            print(f"  {key[0]} ({key[2]}): {len(groups[key])} record(s), would rerun {rec.path.name}")
         return 0, lines
     chosen = sorted(chosen, key=lambda r: -(r.provenance.get("seconds") or 0.0))   # longest first
     outcomes = dict(zip([r.key for r in chosen], _rerun_all(chosen, [None] * len(chosen), jobs)))
@@ -278,7 +293,7 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False) -> t
         moved = compare_metrics(sample, new)
         if loss_curve(sample.series) is not None:
             moved += compare_prefix(sample, new, (sample.config.get("epochs") or 0) + 1)
-        print(f"  {key[0]}: rerun of {sample.path.name} ({sample.provenance.get('seconds', 0):.1f} s): "
+        print(f"  {key[0]} ({key[2]}): rerun of {sample.path.name} ({sample.provenance.get('seconds', 0):.1f} s): "
               + ("moved: " + "; ".join(moved) if moved else "reproduced"), flush=True)
         if moved:
             lines.extend(f"{sample.path.name}: {m}" for m in moved)
@@ -317,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--results", default=None, help="records folder (default: the repository's results/)")
     a.add_argument("--jobs", type=int, default=1, metavar="J", help="re-execute J records at a time")
     a.add_argument("--dry-run", action="store_true", help="list the groups and the records that would be rerun")
+    a.add_argument("--device", action="append", choices=("cpu", "cuda"), default=None,
+                   help="only records made on this device type (repeatable; default: all)")
     return p
 
 
@@ -329,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mgdl-results: no results folder at {results}", file=sys.stderr)
         return 2
     if args.command == "adopt":
-        n, problems = adopt(results, jobs=max(1, args.jobs), dry_run=args.dry_run)
+        n, problems = adopt(results, jobs=max(1, args.jobs), dry_run=args.dry_run,
+                            devices=set(args.device) if args.device else None)
         for line in problems:
             print(f"  PROBLEM {line}")
         print(f"{n} record(s) adopted")
@@ -343,10 +361,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         print(f"mgdl-results: --jobs must be >= 1, got {args.jobs}", file=sys.stderr)
         return 2
-    valid, problems = verify(results, args.only)
+    awaiting: list[str] = []
+    valid, problems = verify(results, args.only, awaiting)
     print(f"{len(valid)} valid record(s), {len(problems)} problem(s) in {results} (schema {SCHEMA})")
     for line in problems:
         print(f"  PROBLEM {line}")
+    if awaiting:
+        print(f"{len(awaiting)} record(s) of a device this machine lacks are stale by code and await "
+              "`mgdl-results adopt` on that device (the book shows them with a note):")
+        for line in awaiting:
+            print(f"  AWAITING {line}")
     if args.rerun:
         moved = rerun(valid, args.rerun, per_task=args.per_task, min_seconds=args.min_seconds,
                       trained_only=args.trained_only, jobs=args.jobs, prefix_epochs=args.prefix_epochs)

@@ -12,6 +12,22 @@ def _commit(rec: Record) -> str:
     return (p.get("commit") or "unknown")[:7] + ("+dirty" if p.get("dirty") else "")
 
 
+def stale_note(records: Sequence[Record]) -> str:
+    """A sentence for records shown although the code changed since they were made (made on a device this
+    machine lacks, see ``find_on_any_device(stale_elsewhere=True)``); empty when every record is current."""
+    from ..experiments.runner import staleness
+
+    stale = [(r, staleness(r)) for r in records]
+    stale = [(r, why) for r, why in stale if why]
+    if not stale:
+        return ""
+    devices = sorted({r.config.get("device", "?") for r, _ in stale})
+    modules = sorted({m.strip() for _, why in stale for m in why.split(":", 1)[1].split(",")})
+    return (f"{len(stale)} of these {len(records)} records were made by code that has changed since "
+            f"({', '.join(modules)}) and wait for a rerun on {', '.join(devices)} "
+            f"(`mgdl-results adopt --device {devices[0]}`) to show that the change leaves them as they are")
+
+
 def provenance_caption(records: Sequence[Record]) -> str:
     """``profile cpu · device cpu · seeds 0, 1, 2 · commits 1a2b3c4`` for the records shown (sorted, unique)."""
     if not records:

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, graphs
 
 Callback = Callable[[int], dict[str, float] | None]
 
@@ -86,7 +86,8 @@ def train(
     optimiser step. Every ``config.eval_every`` epochs, and before the first and after the last step,
     each callback is called with the number of steps done; the dicts they return are collected in
     ``History.metrics``. Losses stay on the device between checks, so a GPU is not synchronised
-    every step. A non-finite loss ends the run with ``History.diverged = True`` instead of raising.
+    every step. A non-finite loss ends the run with ``History.diverged = True`` instead of raising. Plain gradient
+    descent on a GPU replays blocks of epochs as CUDA graphs (:mod:`~mgdlcore.training.graphs`), the same kernels.
 
     Inside a :func:`~mgdlcore.training.checkpoint.checkpointing` block the run is checkpointed and resumed (see
     that module); ``state`` holds tensors that ``loss_fn`` changes besides ``params`` (saved and restored in
@@ -141,31 +142,50 @@ def train(
         run_callbacks(0)
     last_save = time.perf_counter()
     bar = tqdm(total=n, initial=done, desc=config.description, disable=not config.progress, leave=False)
-    while done < n and not hist.diverged:
-        stop = min(n, (done // config.eval_every + 1) * config.eval_every)
-        for epoch in range(done, stop):
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
-            loss.backward()
-            opt.step()
-            losses[epoch] = loss.detach()
-        block = losses[done:stop]
-        finite = torch.isfinite(block)
-        if not bool(finite.all()):
-            first = done + int((~finite).nonzero()[0, 0])
-            hist.diverged, hist.diverged_epoch = True, first
-            stop = first + 1
-        else:
-            bar.set_postfix(loss=f"{float(block[-1]):.3e}", refresh=False)
-        bar.update(stop - done)
-        done = stop
-        if not hist.diverged:
-            run_callbacks(done)
-        end = done >= n or hist.diverged
-        if slot is not None and (end or time.perf_counter() - last_save >= ck.every_seconds):
-            hist.epochs_run = done
-            save(done, before + time.perf_counter() - t0)
-            last_save = time.perf_counter()
+
+    def one_epoch(slot: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        slot.copy_(loss.detach())
+
+    device = params[0].device
+    length = graphs.graph_length(device, config.optimizer, config.eval_every, n, stateful=bool(state))
+    graphed, eager_until = None, done + graphs.WARMUP
+    with graphs.side_stream(device, length):
+        while done < n and not hist.diverged:
+            stop = min(n, (done // config.eval_every + 1) * config.eval_every)
+            epoch = done
+            while epoch < stop:
+                if length and epoch >= eager_until and stop - epoch >= length:
+                    if graphed is None:
+                        graphed = graphs.capture(one_epoch, length, device)
+                        length = length if graphed is not None else 0
+                    if graphed is not None:
+                        graphed.run(losses[epoch:epoch + length])
+                        epoch += length
+                        continue
+                one_epoch(losses[epoch])
+                epoch += 1
+            graphs.wait(device)
+            block = losses[done:stop]
+            finite = torch.isfinite(block)
+            if not bool(finite.all()):
+                first = done + int((~finite).nonzero()[0, 0])
+                hist.diverged, hist.diverged_epoch = True, first
+                stop = first + 1
+            else:
+                bar.set_postfix(loss=f"{float(block[-1]):.3e}", refresh=False)
+            bar.update(stop - done)
+            done = stop
+            if not hist.diverged:
+                run_callbacks(done)
+            end = done >= n or hist.diverged
+            if slot is not None and (end or time.perf_counter() - last_save >= ck.every_seconds):
+                hist.epochs_run = done
+                save(done, before + time.perf_counter() - t0)
+                last_save = time.perf_counter()
     bar.close()
     hist.epochs_run = done
     kept = list(range(0, done, config.loss_every))
