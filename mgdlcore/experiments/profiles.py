@@ -12,7 +12,8 @@ import importlib
 PROFILE_NAMES = ("paper", "cpu", "smoke")
 # modules that define ``configs(profile, ...)`` with defaults for every other argument: the experiment kinds and the
 # studies built from their configs (scaling)
-KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues", "scaling", "stability")
+KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues", "scaling", "stability",
+                "approximation")
 
 
 def check_profile(name: str) -> str:
