@@ -72,10 +72,18 @@ def findings(records: Sequence[Record]) -> list[str]:
             out.append(f"{method}: observed thresholds {min(th):.3g} to {max(th):.3g} "
                        f"({len(th)} network{'s' if len(th) > 1 else ''}).")
     for method in ("SGDL", "MGDL"):
-        lt = [r.metrics.get("learn_threshold_lo") for r in ok if r.config["method"] == method]
-        lt = [v for v in lt if v is not None]
-        if lt:
-            out.append(f"{method}: the largest step size that still learns is {min(lt):.3g} to {max(lt):.3g}.")
+        mine = [r for r in ok if r.config["method"] == method]
+        lt = [r.metrics["learn_threshold_lo"] for r in mine if r.metrics.get("learn_threshold_lo") is not None]
+        never = [r for r in mine if r.metrics.get("learn_threshold_lo") is None]
+        if mine:
+            out.append(f"{method}: " + (f"the largest step size that still learns is {min(lt):.3g} to {max(lt):.3g} "
+                                        f"({len(lt)} network{'s' if len(lt) > 1 else ''})" if lt else "no network learns")
+                       + (f"; {len(never)} network{'s' if len(never) > 1 else ''} learnt at no step size from "
+                          f"{min(r.config['lr_lo'] for r in never):g} up ("
+                          + ", ".join(f"setting {r.config['setting']} {network_name(r)}" for r in never) + ")"
+                          if never else "")
+                       + f". Learning means a final loss below {LEARNT:g} x the best constant fit's within the "
+                       "horizon.")
     tracked = [r for r in ok if learnt(r) is not None]
     stuck = [r for r in tracked if not learnt(r)]
     if tracked:
