@@ -13,7 +13,7 @@ PROFILE_NAMES = ("paper", "cpu", "smoke")
 # modules that define ``configs(profile, ...)`` with defaults for every other argument: the experiment kinds and the
 # studies built from their configs (scaling)
 KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues", "scaling", "stability",
-                "approximation")
+                "approximation", "fields")
 
 
 def check_profile(name: str) -> str:
