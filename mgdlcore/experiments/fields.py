@@ -45,7 +45,7 @@ PARAMETER = {"FFN": "sigma", "SIREN": "omega_0"}     # the hyper-parameter chose
 # grids of the chosen hyper-parameter. sigma: frequencies of B in cycles per unit of the [0, 1)^2 coordinates
 # (Tancik et al. found 10 best for natural images on this kind of split); omega_0: SIREN's first-layer factor on
 # [-1, 1]^2 inputs (Sitzmann et al. use 30)
-GRIDS = {"FFN": (3.0, 10.0, 30.0), "SIREN": (10.0, 30.0, 60.0)}
+GRIDS = {"FFN": (1.0, 3.0, 10.0, 30.0), "SIREN": (10.0, 30.0, 60.0)}
 # Adam's learning rate per method: Table 1's (the authors' code; also Tancik et al.'s) for FFN; Sitzmann et al.'s for
 # SIREN, which at Table 1's rate does not fit at all (the record of lr_check_configs shows it)
 LEARNING_RATES = {"FFN": SEC4_REGRESSION_LR, "SIREN": 1e-4}
