@@ -61,7 +61,7 @@ class FieldsConfig(ExperimentConfig):
 
     KIND = "fields"
     TASKS = ("fields",)
-    LABEL_FIELDS = ("sigma", "omega_0", "size", "epochs", "seed")
+    LABEL_FIELDS = ("sigma", "omega_0", "learning_rate", "size", "epochs", "seed")
 
     task: str = "fields"
     method: str = "SIREN"                      # "FFN" (Fourier features + ReLU MLP) or "SIREN"
