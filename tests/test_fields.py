@@ -149,6 +149,11 @@ def test_selection_skips_diverged_incomplete_and_other_tasks():
     assert select(recs[1:]) == {}                                 # a grid value without a record: undecided
     other = Record({"config": {"task": "regression", "image": "pirate", "method": "SGDL"}, "metrics": {}})
     assert select([*recs, other]).keys() == {("pirate", "SIREN")}
+    mixed = [*recs[1:], fake("pirate", "SIREN", grid[0], 40.0, 0.0)]
+    mixed[-1].data["config"]["learning_rate"] = 1e-3                # e.g. the learning-rate check of SIREN
+    with pytest.raises(ValueError, match="selection records of pirate SIREN differ in more than omega_0: "
+                                         "learning_rate"):
+        select(mixed)
     ties = [fake("chest", "SIREN", v, 25.0, 0.0) for v in grid]
     assert select(ties)[("chest", "SIREN")].value == grid[0]      # ties: the first grid value
 

@@ -237,13 +237,22 @@ def select(records: Iterable, grids: dict[str, Sequence[float]] = GRIDS) -> dict
     Only images and methods with a record for every grid value are decided (a missing value must not change the
     choice silently). The value with the highest final validation PSNR (:data:`SELECTION_METRIC`) wins; a diverged
     run or one without a finite validation PSNR never wins; ties go to the first value of the grid. No other
-    metric (in particular no test PSNR) is read."""
+    metric (in particular no test PSNR) is read. Records of one image and method that differ in any setting besides
+    the hyper-parameter (another learning rate, size or seed) raise a one-line ``ValueError``."""
     table: dict[tuple[str, str], dict[float, float | None]] = {}
+    settings: dict[tuple[str, str], dict] = {}
     for r in records:
         c = r.config
         if c.get("task") != "fields":
             continue
-        value = float(c[PARAMETER[c["method"]]])
+        param = PARAMETER[c["method"]]
+        rest = {k: v for k, v in c.items() if k != param}
+        first = settings.setdefault((c["image"], c["method"]), rest)
+        if rest != first:
+            differ = sorted(k for k in set(rest) | set(first) if rest.get(k) != first.get(k))
+            raise ValueError(f"selection records of {c['image']} {c['method']} differ in more than {param}: "
+                             f"{', '.join(differ)}")
+        value = float(c[param])
         score = r.metrics.get(SELECTION_METRIC)
         ok = score is not None and math.isfinite(score) and not r.metrics.get("diverged")
         table.setdefault((c["image"], c["method"]), {})[value] = float(score) if ok else None
