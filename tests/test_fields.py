@@ -186,3 +186,34 @@ def test_end_to_end_selection_then_table_run_through_the_runner(tmp_path, user_i
     # the campaign lists the kind under the 'fields*' pattern, and the profile lists it
     assert all(campaign.matches(c, ["fields*"]) for c in second)
     assert any(c.task == "fields" for c in all_configs("smoke", device="cpu"))
+
+
+# ------------------------------------------------------------------------------------------------ report
+def rec(image, method, unseen, seed=0, **config):
+    return Record({"config": {"task": "x", "image": image, "method": method, "seed": seed, **config},
+                   "metrics": {"psnr_unseen": unseen, "psnr_test": unseen, "psnr_train": 30.0, "diverged": False}})
+
+
+def test_report_names_the_winner_from_records_and_says_pending_otherwise():
+    from mgdlcore.report import regression as report
+
+    base = {"SGDL": 22.0, "MGDL": 23.0, "bilinear": 21.0, "bicubic": 21.5}
+    recs = [rec("cameraman", m, v) for m, v in base.items()] + [rec("barbara", m, v) for m, v in base.items()]
+    text = report.baseline_text(recs)
+    assert text.startswith("pending") and "no winner" in text
+    table = report.table1_markdown(recs, expected=["FFN", "SIREN"])
+    assert table.count("| FFN | pending |") == 2 and table.count("| SIREN | pending |") == 2
+    recs += [rec("cameraman", "FFN", 24.0, sigma=3.0), rec("cameraman", "SIREN", 22.5, omega_0=30.0)]
+    s = report.baseline_summary(recs)
+    assert s["n_images"] == 1 and s["n_pending"] == 1 and s["wins"]["FFN"] == 1
+    assert s["mgdl_beats_sgdl"] == 1 and s["mgdl_beats_fields"] == 0
+    assert s["mgdl_fields_min"] == pytest.approx(-1.0)
+    text = report.baseline_text(recs)
+    assert "FFN on 1 of 1" in text and "does not survive" in text and "1 image still wait" in text
+    assert "FFN (σ = 3)" in report.table1_markdown(recs, expected=["FFN", "SIREN"])
+    md = report.unseen_markdown(recs)
+    assert "**24.00**" in md and "| Barbara |" in md and md.splitlines()[-1].endswith("| pending |")
+    # the winner follows the numbers: raise MGDL above every other method on Cameraman
+    recs[1].data["metrics"]["psnr_unseen"] = 30.0
+    assert report.baseline_summary(recs)["wins"]["MGDL"] == 1
+    assert "survives against them on every one" in report.baseline_text(recs)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..data.grid import split_masks
 from ..data.images import REGISTRY
 from ..experiments.records import Record
 from ..paper.values import TABLE1
@@ -16,6 +17,10 @@ from .figures import plot_loss_history
 from .provenance import provenance_caption
 
 NETWORKS = ("SGDL", "MGDL")
+FIELDS = ("FFN", "SIREN")                       # the neural-field baselines (experiments.fields)
+TRAINED = NETWORKS + FIELDS                     # methods with a training PSNR and a best-validation epoch
+FIELD_PARAMETER = {"FFN": ("sigma", "σ"), "SIREN": ("omega_0", "ω₀")}
+COMPARED = ("SGDL", "MGDL", "FFN", "SIREN", "bilinear", "bicubic")   # the methods ranked on unseen pixels
 
 
 def by_image(records: Sequence[Record]) -> dict[str, dict[str, list[Record]]]:
@@ -44,12 +49,23 @@ def _fmt(mean, sd=None, nd=2) -> str:
     return f"{mean:.{nd}f}" + (f" ± {sd:.{nd}f}" if sd is not None else "")
 
 
-def table1_markdown(records: Sequence[Record], paper_profile: Sequence[Record] = ()) -> str:
+def _method_label(method: str, recs: list[Record]) -> str:
+    """``FFN (σ = 3)``: a neural field with its chosen hyper-parameter; other methods as they are."""
+    if method not in FIELD_PARAMETER:
+        return method
+    name, symbol = FIELD_PARAMETER[method]
+    values = sorted({r.config.get(name) for r in recs if r.config.get(name) is not None})
+    return f"{method} ({symbol} = {', '.join(f'{v:g}' for v in values)})" if values else method
+
+
+def table1_markdown(records: Sequence[Record], paper_profile: Sequence[Record] = (),
+                    expected: Sequence[str] = ()) -> str:
     """Table 1 in Markdown: our TrPSNR / TePSNR (final epoch) and TePSNR at the best validation epoch (mean ± sd
     over seeds when there are several) beside the paper's; interpolation rows give the test PSNR.
 
     ``paper_profile``: records of the paper's own setting (native size, 10^4 epochs), shown in two more columns
-    where they exist; leave empty when ``records`` are themselves the paper profile's."""
+    where they exist; leave empty when ``records`` are themselves the paper profile's. ``expected``: methods every
+    image should have a row for (e.g. the neural-field baselines); one without a record is shown as *pending*."""
     extra = bool(paper_profile)
     paper_runs = by_image(paper_profile) if extra else {}
     head = "| Image | Method | TrPSNR (ours) | TePSNR (ours) | TePSNR, best val. (ours) |"
@@ -57,18 +73,23 @@ def table1_markdown(records: Sequence[Record], paper_profile: Sequence[Record] =
         head += " TrPSNR (ours, paper profile) | TePSNR (ours, paper profile) |"
     rows = [head + " TrPSNR (paper) | TePSNR (paper) |", "|---" * (7 + 2 * extra) + "|"]
     for image, methods in by_image(records).items():
-        for method, recs in methods.items():
+        for method in [*methods, *(m for m in expected if m not in methods)]:
+            recs = methods.get(method, [])
             paper = TABLE1.get(image, {}).get(method, (None, None))
+            if not recs:
+                rows.append(f"| {display_name(image)} | {method} | pending | pending | pending |"
+                            + (" | |" if extra else "") + f" {_fmt(paper[0])} | {_fmt(paper[1])} |")
+                continue
             diverged = sum(r.diverged for r in recs)
-            label = method + (f" ({diverged} of {len(recs)} diverged)" if diverged else "")
-            network = method in NETWORKS
+            label = _method_label(method, recs) + (f" ({diverged} of {len(recs)} diverged)" if diverged else "")
+            network = method in TRAINED
             train = _fmt(*_stat(recs, "psnr_train")[:2]) if network else "exact"
             best = _fmt(*_stat(recs, "psnr_test_at_best_val")[:2]) if network else ""
             row = f"| {display_name(image)} | {label} | {train} | {_fmt(*_stat(recs, 'psnr_test')[:2])} | {best} |"
             if extra:
                 ours = paper_runs.get(image, {}).get(method, [])
                 row += (f" {_fmt(*_stat(ours, 'psnr_train')[:2])} | {_fmt(*_stat(ours, 'psnr_test')[:2])} |"
-                        if network else " | |")
+                        if method in NETWORKS else " | |")
             rows.append(row + f" {_fmt(paper[0])} | {_fmt(paper[1])} |")
     return "\n".join(rows)
 
@@ -146,7 +167,7 @@ def reconstruction_grid(records: Sequence[Record]):
             continue
         first = next(iter(methods.values()))[0]
         panels = {"target": (first.arrays()["target"], None)}
-        for method in ("bicubic", "SGDL", "MGDL"):
+        for method in ("bicubic", "SGDL", "MGDL", *FIELDS):
             if method not in methods:
                 continue
             rec = methods[method][0]
@@ -219,10 +240,148 @@ def check_values(records: Sequence[Record], metrics: Sequence[str] = ("psnr_trai
         for method, recs in methods.items():
             rec = next((r for r in recs if r.config["seed"] == 0), None)
             for m in metrics:
-                if rec is not None and rec.metrics.get(m) is not None and not (m == "psnr_train" and method not in NETWORKS):
+                if rec is not None and rec.metrics.get(m) is not None and not (m == "psnr_train" and method not in TRAINED):
                     out[f"{image}/{method}/{m}"] = round(float(rec.metrics[m]), 3)
     return out
 
 
-__all__ = ["by_image", "check_values", "gap_summary", "interpolation_markdown", "loss_figure", "paper_reference",
+# ------------------------------------------------------------------------------------------------ neural fields
+def unseen_psnr(rec: Record) -> float | None:
+    """PSNR (34) on the pixels a method was not trained on (all but every other pixel): the record's
+    ``psnr_unseen`` where it has one (neural fields), else from its stored final reconstruction (the last array
+    that is not the target: SGDL, the last MGDL grade, the interpolation); None when neither is at hand or the
+    run diverged."""
+    if rec.diverged:
+        return None
+    if rec.metrics.get("psnr_unseen") is not None:
+        return float(rec.metrics["psnr_unseen"])
+    names = [n for n in rec.data.get("arrays", []) if n != "target"]
+    if not names or rec.arrays_path is None or not rec.arrays_path.is_file():
+        return None
+    arrays = rec.arrays()
+    target, recon = arrays["target"].astype(np.float64), arrays[names[-1]].astype(np.float64)
+    if not np.isfinite(recon).all():
+        return None
+    unseen = ~split_masks(target.shape)["train"]
+    mse = float(np.mean((target[unseen] - recon[unseen]) ** 2))
+    return float(10 * np.log10(1.0 / mse)) if mse > 0 else None
+
+
+def _mean_unseen(recs: list[Record]) -> tuple[float | None, int]:
+    vals = [v for v in (unseen_psnr(r) for r in recs) if v is not None and math.isfinite(v)]
+    return (float(np.mean(vals)), len(vals)) if vals else (None, 0)
+
+
+def unseen_ranking(records: Sequence[Record], methods: Sequence[str] = COMPARED) -> dict[str, dict]:
+    """``{image: {"psnr": {method: mean unseen PSNR or None}, "seeds": {method: n}, "winner": method or None}}``;
+    the winner is decided only when every one of ``methods`` has a value for the image."""
+    out = {}
+    for image, by_method in by_image(records).items():
+        psnrs, seeds = {}, {}
+        for m in methods:
+            psnrs[m], seeds[m] = _mean_unseen(by_method.get(m, []))
+        complete = all(v is not None for v in psnrs.values())
+        out[image] = {"psnr": psnrs, "seeds": seeds,
+                      "winner": max(methods, key=lambda m: psnrs[m]) if complete else None}
+    return out
+
+
+def unseen_markdown(records: Sequence[Record], methods: Sequence[str] = COMPARED) -> str:
+    """PSNR (dB) on the unseen pixels per image and method (mean over seeds, their number in parentheses), the
+    best of each row in bold; *pending* where a method has no record yet."""
+    ranking = unseen_ranking(records, methods)
+    rows = ["| Image | " + " | ".join(methods) + " | best |", "|---" * (len(methods) + 2) + "|"]
+    for image, r in ranking.items():
+        cells = []
+        for m in methods:
+            v, n = r["psnr"][m], r["seeds"][m]
+            text = "pending" if v is None else _fmt(v) + (f" ({n})" if n > 1 else "")
+            cells.append(f"**{text}**" if m == r["winner"] else text)
+        rows.append(f"| {display_name(image)} | " + " | ".join(cells) + f" | {r['winner'] or 'pending'} |")
+    return "\n".join(rows)
+
+
+def baseline_summary(records: Sequence[Record]) -> dict:
+    """Counts over the images whose every method of :data:`COMPARED` has a record: how often each method is best on
+    the unseen pixels, how often MGDL beats SGDL, and how often MGDL beats the better of the two neural fields,
+    with the ranges of the differences (dB, means over seeds)."""
+    ranking = unseen_ranking(records)
+    done = {im: r for im, r in ranking.items() if r["winner"] is not None}
+    wins = {m: sum(r["winner"] == m for r in done.values()) for m in COMPARED}
+    mgdl_sgdl = [r["psnr"]["MGDL"] - r["psnr"]["SGDL"] for r in done.values()]
+    mgdl_fields = [r["psnr"]["MGDL"] - max(r["psnr"][m] for m in FIELDS) for r in done.values()]
+    return {"n_images": len(done), "n_pending": len(ranking) - len(done), "wins": wins,
+            "images": [display_name(im) for im in done],
+            "mgdl_beats_sgdl": sum(d > 0 for d in mgdl_sgdl), "mgdl_sgdl_min": min(mgdl_sgdl, default=None),
+            "mgdl_sgdl_max": max(mgdl_sgdl, default=None),
+            "mgdl_beats_fields": sum(d > 0 for d in mgdl_fields), "mgdl_fields_min": min(mgdl_fields, default=None),
+            "mgdl_fields_max": max(mgdl_fields, default=None)}
+
+
+def baseline_text(records: Sequence[Record]) -> str:
+    """The finding on unseen pixels in words, with its numbers, from :func:`baseline_summary`; says *pending* when
+    no image has every method yet."""
+    s = baseline_summary(records)
+    n = s["n_images"]
+    if n == 0:
+        return (f"pending: no image has a record of every method ({', '.join(COMPARED)}) yet, so no winner is "
+                "named.")
+    ranked = sorted((m for m in COMPARED if s["wins"][m]), key=lambda m: -s["wins"][m])
+    wins = ", ".join(f"{m} on {s['wins'][m]}" for m in ranked)
+    text = (f"On the unseen pixels of the {n} image{'s' if n > 1 else ''} with every method "
+            f"({', '.join(s['images'])}), the best method is {wins} of {n}. MGDL beats SGDL on "
+            f"{s['mgdl_beats_sgdl']} of {n} (by {s['mgdl_sgdl_min']:+.2f} to {s['mgdl_sgdl_max']:+.2f} dB) and "
+            f"beats the better of the two neural fields on {s['mgdl_beats_fields']} of {n} (MGDL minus the better "
+            f"field: {s['mgdl_fields_min']:+.2f} to {s['mgdl_fields_max']:+.2f} dB), so MGDL's advantage over SGDL "
+            + ("survives against them on every one of these images." if s["mgdl_beats_fields"] == n else
+               "does not survive against them on any of these images." if s["mgdl_beats_fields"] == 0 else
+               f"survives against them on {s['mgdl_beats_fields']} of these {n} images only."))
+    if s["n_pending"]:
+        text += f" {s['n_pending']} image{'s' if s['n_pending'] > 1 else ''} still wait for a record (pending)."
+    return text
+
+
+def selection_markdown(selection_records: Sequence[Record]) -> str:
+    """Validation PSNR (dB, final epoch) of every grid value per image and method, the chosen value in bold;
+    *pending* where a grid value has no record yet."""
+    from ..experiments.fields import GRIDS, PARAMETER, select
+
+    chosen = select(selection_records)
+    scores: dict[tuple[str, str], dict[float, float | None]] = defaultdict(dict)
+    for r in selection_records:
+        c = r.config
+        scores[(c["image"], c["method"])][float(c[PARAMETER[c["method"]]])] = (
+            None if r.diverged else r.metrics.get("psnr_val"))
+    rows = ["| Image | Method | validation PSNR per value (chosen in bold) |", "|---|---|---|"]
+    for (image, method), by_value in scores.items():
+        pick = chosen.get((image, method))
+        cells = []
+        for v in GRIDS[method]:
+            text = ("pending" if v not in by_value else "diverged" if by_value[v] is None else _fmt(by_value[v]))
+            cell = f"{FIELD_PARAMETER[method][1]} = {v:g}: {text}"
+            cells.append(f"**{cell}**" if pick is not None and pick.value == v else cell)
+        rows.append(f"| {display_name(image)} | {method} | {'; '.join(cells)} |")
+    return "\n".join(rows)
+
+
+def lr_check_text(check: Sequence[Record], selection_records: Sequence[Record]) -> str:
+    """SIREN at Table 1's learning rate against its own (the same selection-sized run otherwise), in words."""
+    if not check:
+        return "pending: the learning-rate check of SIREN has no record yet."
+    c = check[0].config
+    same = [r for r in selection_records if r.config["method"] == "SIREN" and r.config["image"] == c["image"]
+            and r.config["omega_0"] == c["omega_0"]]
+    mine = check[0].metrics
+    text = (f"with Adam at Table 1's learning rate {c['learning_rate']:g}, SIREN (ω₀ = {c['omega_0']:g}) reaches "
+            f"{_fmt(mine.get('psnr_train'))} dB on the training pixels of {display_name(c['image'])} after "
+            f"{c['epochs']} epochs")
+    if same:
+        theirs = same[0].metrics
+        text += (f", against {_fmt(theirs.get('psnr_train'))} dB at Sitzmann et al.'s "
+                 f"{same[0].config['learning_rate']:g}")
+    return text
+
+
+__all__ = ["baseline_summary", "baseline_text", "by_image", "lr_check_text", "selection_markdown", "unseen_markdown",
+           "unseen_psnr", "unseen_ranking", "check_values", "gap_summary", "interpolation_markdown", "loss_figure", "paper_reference",
            "paper_setting_markdown", "provenance_caption", "reconstruction_grid", "residual_figure", "table1_markdown"]
