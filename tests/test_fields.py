@@ -209,7 +209,10 @@ def test_report_names_the_winner_from_records_and_says_pending_otherwise():
     assert s["mgdl_beats_sgdl"] == 1 and s["mgdl_beats_fields"] == 0
     assert s["mgdl_fields_min"] == pytest.approx(-1.0)
     text = report.baseline_text(recs)
-    assert "FFN on 1 of 1" in text and "does not survive" in text and "1 image still wait" in text
+    assert "best method is FFN on 1 (of 1)" in text and "does not survive" in text
+    assert "1 more image waits for a record" in text
+    assert "no winner" not in report.baseline_text(recs[:-1], fields=["FFN"])      # SIREN not asked for
+    assert report.baseline_text(recs[:-1], fields=["SIREN"]).startswith("pending")
     assert "FFN (σ = 3)" in report.table1_markdown(recs, expected=["FFN", "SIREN"])
     md = report.unseen_markdown(recs)
     assert "**24.00**" in md and "| Barbara |" in md and md.splitlines()[-1].endswith("| pending |")

@@ -301,43 +301,48 @@ def unseen_markdown(records: Sequence[Record], methods: Sequence[str] = COMPARED
     return "\n".join(rows)
 
 
-def baseline_summary(records: Sequence[Record]) -> dict:
-    """Counts over the images whose every method of :data:`COMPARED` has a record: how often each method is best on
-    the unseen pixels, how often MGDL beats SGDL, and how often MGDL beats the better of the two neural fields,
-    with the ranges of the differences (dB, means over seeds)."""
-    ranking = unseen_ranking(records)
+def baseline_summary(records: Sequence[Record], fields: Sequence[str] = FIELDS) -> dict:
+    """Counts over the images that have a record of SGDL, MGDL, every one of ``fields`` and both interpolations:
+    how often each method is best on the unseen pixels, how often MGDL beats SGDL, and how often MGDL beats the
+    best of ``fields``, with the ranges of the differences (dB, means over seeds)."""
+    methods = (*NETWORKS, *fields, "bilinear", "bicubic")
+    ranking = unseen_ranking(records, methods)
     done = {im: r for im, r in ranking.items() if r["winner"] is not None}
-    wins = {m: sum(r["winner"] == m for r in done.values()) for m in COMPARED}
+    wins = {m: sum(r["winner"] == m for r in done.values()) for m in methods}
     mgdl_sgdl = [r["psnr"]["MGDL"] - r["psnr"]["SGDL"] for r in done.values()]
-    mgdl_fields = [r["psnr"]["MGDL"] - max(r["psnr"][m] for m in FIELDS) for r in done.values()]
-    return {"n_images": len(done), "n_pending": len(ranking) - len(done), "wins": wins,
-            "images": [display_name(im) for im in done],
+    mgdl_fields = [r["psnr"]["MGDL"] - max(r["psnr"][m] for m in fields) for r in done.values()] if fields else []
+    return {"methods": methods, "fields": tuple(fields), "n_images": len(done),
+            "n_pending": len(ranking) - len(done), "wins": wins, "images": [display_name(im) for im in done],
             "mgdl_beats_sgdl": sum(d > 0 for d in mgdl_sgdl), "mgdl_sgdl_min": min(mgdl_sgdl, default=None),
             "mgdl_sgdl_max": max(mgdl_sgdl, default=None),
             "mgdl_beats_fields": sum(d > 0 for d in mgdl_fields), "mgdl_fields_min": min(mgdl_fields, default=None),
             "mgdl_fields_max": max(mgdl_fields, default=None)}
 
 
-def baseline_text(records: Sequence[Record]) -> str:
+def baseline_text(records: Sequence[Record], fields: Sequence[str] = FIELDS) -> str:
     """The finding on unseen pixels in words, with its numbers, from :func:`baseline_summary`; says *pending* when
     no image has every method yet."""
-    s = baseline_summary(records)
+    if not fields:
+        return "no neural-field baseline was asked for in this run."
+    s = baseline_summary(records, fields)
     n = s["n_images"]
     if n == 0:
-        return (f"pending: no image has a record of every method ({', '.join(COMPARED)}) yet, so no winner is "
+        return (f"pending: no image has a record of every method ({', '.join(s['methods'])}) yet, so no winner is "
                 "named.")
-    ranked = sorted((m for m in COMPARED if s["wins"][m]), key=lambda m: -s["wins"][m])
+    ranked = sorted((m for m in s["methods"] if s["wins"][m]), key=lambda m: -s["wins"][m])
     wins = ", ".join(f"{m} on {s['wins'][m]}" for m in ranked)
-    text = (f"On the unseen pixels of the {n} image{'s' if n > 1 else ''} with every method "
-            f"({', '.join(s['images'])}), the best method is {wins} of {n}. MGDL beats SGDL on "
-            f"{s['mgdl_beats_sgdl']} of {n} (by {s['mgdl_sgdl_min']:+.2f} to {s['mgdl_sgdl_max']:+.2f} dB) and "
-            f"beats the better of the two neural fields on {s['mgdl_beats_fields']} of {n} (MGDL minus the better "
-            f"field: {s['mgdl_fields_min']:+.2f} to {s['mgdl_fields_max']:+.2f} dB), so MGDL's advantage over SGDL "
+    better = "the neural field" if len(fields) == 1 else f"the better of the {len(fields)} neural fields"
+    text = (f"On the unseen pixels of the {n} image{'s' if n > 1 else ''} with a record of every method "
+            f"({', '.join(s['images'])}), the best method is {wins} (of {n}). MGDL beats SGDL on "
+            f"{s['mgdl_beats_sgdl']} of {n} (MGDL minus SGDL: {s['mgdl_sgdl_min']:+.2f} to {s['mgdl_sgdl_max']:+.2f} "
+            f"dB) and beats {better} on {s['mgdl_beats_fields']} of {n} (MGDL minus that field: "
+            f"{s['mgdl_fields_min']:+.2f} to {s['mgdl_fields_max']:+.2f} dB), so MGDL's advantage over SGDL "
             + ("survives against them on every one of these images." if s["mgdl_beats_fields"] == n else
                "does not survive against them on any of these images." if s["mgdl_beats_fields"] == 0 else
                f"survives against them on {s['mgdl_beats_fields']} of these {n} images only."))
     if s["n_pending"]:
-        text += f" {s['n_pending']} image{'s' if s['n_pending'] > 1 else ''} still wait for a record (pending)."
+        text += (f" {s['n_pending']} more image{'s' if s['n_pending'] > 1 else ''} "
+                 f"{'wait' if s['n_pending'] > 1 else 'waits'} for a record of some method (pending).")
     return text
 
 
