@@ -15,6 +15,7 @@ import hashlib
 import platform
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -70,6 +71,16 @@ def is_ancestor(commit: str) -> bool | None:
         return None
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(path: Path) -> ast.Module:
+    """``ast.parse`` of a file, one thread at a time: CPython 3.11 can fail with "AST constructor recursion depth
+    mismatch" when two threads of one process build syntax trees at once (campaign runs sharing a worker)."""
+    with _PARSE_LOCK:
+        return ast.parse(path.read_text())
+
+
 def _module_file(name: str) -> Path | None:
     if name != PACKAGE and not name.startswith(PACKAGE + "."):   # a kind defined outside the package (tests)
         mod = sys.modules.get(name)
@@ -103,7 +114,7 @@ def _imports(module: str) -> set[str]:
     path = _module_file(module)
     if path is None:
         return set()
-    tree = ast.parse(path.read_text())
+    tree = _parse(path)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -120,7 +131,7 @@ def _is_bookkeeping(name: str) -> bool:
 
 def _normalised_source_hash(path: Path) -> str:
     """sha256 (12 hex digits) of the syntax tree of ``path`` without docstrings: prose edits do not count."""
-    tree = ast.parse(path.read_text())
+    tree = _parse(path)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
