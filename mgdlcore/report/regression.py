@@ -369,6 +369,25 @@ def selection_markdown(selection_records: Sequence[Record]) -> str:
     return "\n".join(rows)
 
 
+def grid_edge_text(selection_records: Sequence[Record]) -> str:
+    """Where the chosen value is the smallest or largest of its grid (a value beyond it, not tried, might validate
+    better), per method; empty when no choice lies on an edge."""
+    from ..experiments.fields import GRIDS, select
+
+    chosen = select(selection_records)
+    parts = []
+    for method, grid in GRIDS.items():
+        picks = [c for c in chosen.values() if c.method == method]
+        for edge, word in ((min(grid), "smallest"), (max(grid), "largest")):
+            n = sum(c.value == edge for c in picks)
+            if n:
+                parts.append(f"{method}'s chosen {FIELD_PARAMETER[method][1]} is the {word} value of its grid "
+                             f"({edge:g}) on {n} of {len(picks)} image{'s' if len(picks) > 1 else ''}")
+    if not parts:
+        return ""
+    return "; ".join(parts) + ": a value beyond the grid, not tried, might validate better."
+
+
 def lr_check_text(check: Sequence[Record], selection_records: Sequence[Record]) -> str:
     """SIREN at Table 1's learning rate against its own (the same selection-sized run otherwise), in words."""
     if not check:
@@ -387,6 +406,6 @@ def lr_check_text(check: Sequence[Record], selection_records: Sequence[Record]) 
     return text
 
 
-__all__ = ["baseline_summary", "baseline_text", "by_image", "lr_check_text", "selection_markdown", "unseen_markdown",
+__all__ = ["baseline_summary", "baseline_text", "by_image", "grid_edge_text", "lr_check_text", "selection_markdown", "unseen_markdown",
            "unseen_psnr", "unseen_ranking", "check_values", "gap_summary", "interpolation_markdown", "loss_figure", "paper_reference",
            "paper_setting_markdown", "provenance_caption", "reconstruction_grid", "residual_figure", "table1_markdown"]
