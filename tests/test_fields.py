@@ -220,3 +220,14 @@ def test_report_names_the_winner_from_records_and_says_pending_otherwise():
     recs[1].data["metrics"]["psnr_unseen"] = 30.0
     assert report.baseline_summary(recs)["wins"]["MGDL"] == 1
     assert "survives against them on every one" in report.baseline_text(recs)
+
+
+def test_grid_edge_text_names_choices_on_the_edge_only():
+    from mgdlcore.report import regression as report
+
+    grid = GRIDS["SIREN"]
+    inner = [fake("chest", "SIREN", v, 30.0 if v == grid[1] else 20.0, 0.0) for v in grid]
+    assert report.grid_edge_text(inner) == ""
+    low = [fake("pirate", "SIREN", v, 30.0 if v == grid[0] else 20.0, 0.0) for v in grid]
+    text = report.grid_edge_text(inner + low)
+    assert f"smallest value of its grid ({grid[0]:g}) on 1 of 2 images" in text and "largest" not in text
