@@ -311,7 +311,8 @@ def baseline_summary(records: Sequence[Record], fields: Sequence[str] = FIELDS) 
     wins = {m: sum(r["winner"] == m for r in done.values()) for m in methods}
     mgdl_sgdl = [r["psnr"]["MGDL"] - r["psnr"]["SGDL"] for r in done.values()]
     mgdl_fields = [r["psnr"]["MGDL"] - max(r["psnr"][m] for m in fields) for r in done.values()] if fields else []
-    return {"methods": methods, "fields": tuple(fields), "n_images": len(done),
+    seeds = {m: sorted({r["seeds"][m] for r in done.values()}) for m in (*NETWORKS, *fields)}
+    return {"methods": methods, "fields": tuple(fields), "n_images": len(done), "seeds": seeds,
             "n_pending": len(ranking) - len(done), "wins": wins, "images": [display_name(im) for im in done],
             "mgdl_beats_sgdl": sum(d > 0 for d in mgdl_sgdl), "mgdl_sgdl_min": min(mgdl_sgdl, default=None),
             "mgdl_sgdl_max": max(mgdl_sgdl, default=None),
@@ -340,6 +341,8 @@ def baseline_text(records: Sequence[Record], fields: Sequence[str] = FIELDS) -> 
             + ("survives against them on every one of these images." if s["mgdl_beats_fields"] == n else
                "does not survive against them on any of these images." if s["mgdl_beats_fields"] == 0 else
                f"survives against them on {s['mgdl_beats_fields']} of these {n} images only."))
+    counts = "; ".join(f"{m} {'-'.join(map(str, (v[0], v[-1]) if len(v) > 1 else v))}" for m, v in s["seeds"].items())
+    text += f" Means over the seeds with a record (seeds per image: {counts})."
     if s["n_pending"]:
         text += (f" {s['n_pending']} more image{'s' if s['n_pending'] > 1 else ''} "
                  f"{'wait' if s['n_pending'] > 1 else 'waits'} for a record of some method (pending).")
