@@ -15,6 +15,7 @@ import hashlib
 import platform
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -99,11 +100,21 @@ def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
     return [m for m in out if _module_file(m) is not None]
 
 
+_PARSE_LOCK = threading.Lock()
+
+
+def _parse(path: Path) -> ast.Module:
+    """``ast.parse`` of a file, one thread at a time: CPython 3.11-3.12 can fail with "AST constructor recursion
+    depth mismatch" when threads parse at once (runs in threads of one campaign worker do)."""
+    with _PARSE_LOCK:
+        return ast.parse(path.read_text())
+
+
 def _imports(module: str) -> set[str]:
     path = _module_file(module)
     if path is None:
         return set()
-    tree = ast.parse(path.read_text())
+    tree = _parse(path)
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -120,7 +131,7 @@ def _is_bookkeeping(name: str) -> bool:
 
 def _normalised_source_hash(path: Path) -> str:
     """sha256 (12 hex digits) of the syntax tree of ``path`` without docstrings: prose edits do not count."""
-    tree = ast.parse(path.read_text())
+    tree = _parse(path)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
