@@ -53,20 +53,31 @@ def relu_right(x: Tensor) -> Tensor:
     return torch.where(x >= 0, x, torch.zeros_like(x))
 
 
+# smooth activations (C^infinity, as Theorems 1-2 of the paper assume C^2) beside the paper's ReLU
+SMOOTH_ACTIVATIONS = {"gelu": torch.nn.functional.gelu, "softplus": torch.nn.functional.softplus,
+                      "tanh": torch.tanh}
+ACTIVATIONS = ("relu", *SMOOTH_ACTIVATIONS)
+
+
 class MLP(nn.Module):
     """``N_D(x) = W_D^T H_{D-1}(x) + b_D`` with ``H_j = ReLU(W_j^T H_{j-1} + b_j)`` (Sec. 2).
 
     ``widths = (d_0, d_1, ..., d_D)``: input, hidden widths, output. ``relu_prime_at_zero`` (0 or 1) picks
-    the derivative autograd uses on the kink: 0 is ``torch.relu``, 1 is ``relu_right``.
+    the derivative autograd uses on the kink: 0 is ``torch.relu``, 1 is ``relu_right``. ``activation`` other than
+    ``"relu"`` (``"gelu"``, ``"softplus"``, ``"tanh"``) replaces ReLU in every hidden layer (beyond the paper).
     """
 
     def __init__(self, widths: Sequence[int], *, generator: torch.Generator | None = None,
-                 init: str = "glorot_normal", relu_prime_at_zero: int = 0):
+                 init: str = "glorot_normal", relu_prime_at_zero: int = 0, activation: str = "relu"):
         super().__init__()
         if relu_prime_at_zero not in (0, 1):
             raise ValueError(f"relu_prime_at_zero must be 0 or 1, got {relu_prime_at_zero!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}")
         self.relu_prime_at_zero = relu_prime_at_zero
-        self.act = relu_right if relu_prime_at_zero == 1 else torch.relu
+        self.activation = activation
+        self.act = (SMOOTH_ACTIVATIONS[activation] if activation != "relu"
+                    else relu_right if relu_prime_at_zero == 1 else torch.relu)
         if len(widths) < 3:
             raise ValueError(f"an MLP needs at least one hidden layer, got widths {tuple(widths)}")
         self.widths = tuple(int(w) for w in widths)
@@ -150,11 +161,14 @@ class MultiScaleMLP(nn.Module):
 
 
 def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0, init: str = "glorot_normal",
-                  relu_prime_at_zero: int = 0) -> nn.Module:
-    """A freshly initialised SGDL or MSDL network for ``structure``."""
+                  relu_prime_at_zero: int = 0, activation: str = "relu") -> nn.Module:
+    """A freshly initialised SGDL or MSDL network for ``structure`` (MSDL: ReLU only)."""
     gen = torch.Generator().manual_seed(seed)
     if isinstance(structure, SGDLStructure):
-        return MLP(structure.widths, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
+        return MLP(structure.widths, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero,
+                   activation=activation)
+    if activation != "relu":
+        raise ValueError(f"activation {activation!r}: only SGDL and MGDL networks take another activation than relu")
     if isinstance(structure, MSDLStructure):
         return MultiScaleMLP(structure, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
     raise TypeError(f"build_network takes an SGDL or MSDL structure, got {type(structure).__name__}; "
@@ -162,7 +176,8 @@ def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0, in
 
 
 def build_grade(structure: MGDLStructure, grade: int, *, seed: int = 0, init: str = "glorot_normal",
-                relu_prime_at_zero: int = 0) -> MLP:
+                relu_prime_at_zero: int = 0, activation: str = "relu") -> MLP:
     """A freshly initialised trainable network for ``grade`` (1-based) of an MGDL structure."""
     gen = torch.Generator().manual_seed(seed * 1000 + grade)
-    return MLP(structure.grade_widths(grade), generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
+    return MLP(structure.grade_widths(grade), generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero,
+               activation=activation)

@@ -235,7 +235,8 @@ def test_untracked_runs_have_no_eigenvalues(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ profiles
 def test_profiles_order_and_grids():
-    cpu = configs("cpu", device="cpu")
+    cpu = configs("cpu", ("learning_rate", "msdl"), device="cpu")
+    assert len(configs("cpu", ("activation",), device="cpu")) == 2 * 4 * (4 + 1)   # methods x activations x runs
     tasks = [(c.task, c.image is None) for c in cpu]
     first_image = tasks.index(("learning_rate", False))
     assert all(t == ("learning_rate", True) for t in tasks[:36]) and all(t[0] == "msdl" for t in tasks[36:first_image])

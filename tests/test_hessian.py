@@ -266,3 +266,25 @@ def test_closed_form_with_a_non_diagonal_output_hessian():
     loss = OutputLoss(x, phi)
     torch.testing.assert_close(loss_hessian(net, loss), loss_hessian(net, loss, closed_form=False),
                                atol=1e-10, rtol=1e-9)
+
+
+def test_hessians_in_threads_at_once():
+    """Runs in threads of one campaign worker take Hessian-vector products at once (forward AD is process-wide)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mgdlcore.analysis.hessian import OutputLoss, loss_hessian
+    from mgdlcore.models import MLP
+    from mgdlcore.training.loop import half_mse
+
+    x = torch.linspace(0, 1, 64, dtype=torch.float64)[:, None]
+    nets = [MLP((1, 12, 12, 1), generator=torch.Generator().manual_seed(s), activation="tanh").double() for s in range(4)]
+
+    def hessian(net):
+        return [loss_hessian(net, OutputLoss(x, lambda out: half_mse(x, out)), chunk_size=8) for _ in range(6)]
+
+    alone = [hessian(net)[0] for net in nets]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(hessian, nets))
+    for a, hs in zip(alone, together):
+        for h in hs:
+            torch.testing.assert_close(h, a)

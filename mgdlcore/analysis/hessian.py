@@ -26,6 +26,7 @@ Both have second derivative 0 away from and at the kink.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -33,9 +34,19 @@ import numpy as np
 import scipy.sparse.linalg
 import torch
 from torch import Tensor, nn
-from torch.func import functional_call, grad, jvp, vmap
+from torch.func import functional_call, grad, vmap
+from torch.func import jvp as _func_jvp
 
 from ..models import MLP, relu_right
+
+_FORWARD_AD = threading.RLock()   # torch's forward-mode AD levels are process-wide: one thread at a time
+
+
+def jvp(f, primals, tangents):
+    """``torch.func.jvp`` under a lock: runs in threads of one process (``mgdl-campaign --runs-per-worker``) that
+    take Hessian-vector products at once otherwise fail ("no forward AD level exists")."""
+    with _FORWARD_AD:
+        return _func_jvp(f, primals, tangents)
 
 LossOfNet = Callable[[Callable[[Tensor], Tensor]], Tensor]
 

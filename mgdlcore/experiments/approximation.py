@@ -383,7 +383,7 @@ def main_configs(profile: str, targets: Sequence[str] = MAIN_TARGETS, *, seeds: 
 def study_configs(profile: str, targets: Sequence[str] | None = None, *, seed: int = 0, device: str = "auto"
                   ) -> list[tuple[str, ApproximationConfig]]:
     """The failure study: ``(variant, config)`` of MGDL on each study target, one grade setting changed at a time
-    (:data:`VARIANTS`; the smoke profile runs :data:`SMOKE_VARIANTS`)."""
+    (``VARIANTS``; the smoke profile runs ``SMOKE_VARIANTS``)."""
     one_of("profile", profile, tuple(PROFILE_SETTINGS))
     targets = PROFILE_SETTINGS[profile]["study_targets"] if targets is None else tuple(targets)
     names = SMOKE_VARIANTS if profile == "smoke" else tuple(VARIANTS)

@@ -24,6 +24,12 @@ def runtime_only(default=None):
     return dataclasses.field(default=default, compare=False, metadata={"runtime_only": True})
 
 
+def omitted_at_default(default):
+    """A dataclass field left out of ``to_dict`` (and so of the key) while it holds ``default``: a setting added
+    after records exist keeps the keys of those records, which all ran at the default."""
+    return dataclasses.field(default=default, metadata={"omit_at_default": True})
+
+
 def _canonical(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in value.items()}
@@ -75,7 +81,8 @@ class ExperimentConfig:
     def to_dict(self) -> dict:
         """The full config as plain JSON-able values (tuples as lists); runtime-only fields left out."""
         return {f.name: _canonical(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if not f.metadata.get("runtime_only")}
+                if not f.metadata.get("runtime_only")
+                and not (f.metadata.get("omit_at_default") and getattr(self, f.name) == f.default)}
 
     @property
     def key(self) -> str:
@@ -118,7 +125,7 @@ class ExperimentConfig:
         return f"{self.task} {self.subject()} {self.method}"
 
     LABEL_FIELDS: ClassVar[tuple[str, ...]] = ("case", "level", "learning_rate", "n_grades", "stop_below", "size",
-                                                "epochs", "seed")
+                                                "epochs", "track_every", "seed")
 
     def long_label(self) -> str:
         """``label()`` with the fields that tell runs apart (learning rate, level, size, epochs, seed, ...); seed 0

@@ -36,17 +36,17 @@ from ..data.images import MIN_SIDE, ImageError, image_identity, load_identified,
 from ..data.synthetic import KAPPAS, check_phases, synthetic_data
 from ..device import resolve_device
 from ..metrics import loss_to_psnr, psnr
-from ..models import INITS
+from ..models import ACTIVATIONS, INITS
 from ..paper.values import (SEC5_AUTHOR_PHASES, SEC5_IMAGE_EPOCHS, SEC5_IMAGES, SEC5_SYNTHETIC_EPOCHS, SEC6_N_EIGEN,
                             SEC6_TRACK_EVERY, SEC7_TRACKED_LR)
 from ..structures import MGDLStructure, MSDLStructure, SGDLStructure, get_structure
 from ..training.grades import fit_mgdl, fit_network
 from ..training.loop import TrainConfig, half_mse
-from .config import ExperimentConfig, one_of, positive_float, positive_int, runtime_only
+from .config import ExperimentConfig, omitted_at_default, one_of, positive_float, positive_int, runtime_only
 from .runner import Context, Outcome, RecordUnavailable, register, run
 
 METHODS = ("SGDL", "MGDL", "MSDL")
-TASK_METHODS = {"learning_rate": ("SGDL", "MGDL"), "msdl": ("MSDL", "MGDL")}
+TASK_METHODS = {"learning_rate": ("SGDL", "MGDL"), "msdl": ("MSDL", "MGDL"), "activation": ("SGDL", "MGDL")}
 # the paper's structures (Appendix D)
 SYNTHETIC_STRUCTURES = {"SGDL": "26", "MGDL": "30", "MSDL": "msdl"}
 IMAGE_STRUCTURES = {"SGDL": "28", "MGDL": "32"}
@@ -61,7 +61,7 @@ class GDConfig(ExperimentConfig):
     """One full-batch GD run at one learning rate. Synthetic fields are None for an image, and the converse."""
 
     KIND = "gd_dynamics"
-    TASKS = ("learning_rate", "msdl")
+    TASKS = ("learning_rate", "msdl", "activation")
 
     task: str = "learning_rate"
     method: str = "MGDL"
@@ -82,6 +82,7 @@ class GDConfig(ExperimentConfig):
     epochs: int = 1000                         # per SGDL / MSDL model and per MGDL grade
     init: str = "he_normal"
     relu_prime_at_zero: int = 1
+    activation: str = omitted_at_default("relu")   # "gelu" | "softplus" | "tanh" (task "activation"; beyond the paper)
     eval_every: int = 100                      # training / validation loss every this many epochs
     loss_every: int = 10                       # the per-step training loss of every this many epochs is kept
     track_every: int | None = None             # eigenvalues of I - eta H every this many epochs (None: not tracked)
@@ -136,6 +137,9 @@ class GDConfig(ExperimentConfig):
         positive_int("loss_every", self.loss_every)
         one_of("init", self.init, INITS)
         one_of("relu_prime_at_zero", self.relu_prime_at_zero, (0, 1))
+        one_of("activation", self.activation, ACTIVATIONS)
+        if self.activation != "relu" and (self.method == "MSDL" or self.image is not None):
+            raise ValueError(f"activation {self.activation!r} applies to SGDL and MGDL on the synthetic data only")
         if self.track_every is not None:
             positive_int("track_every", self.track_every)
             if self.track_every % self.eval_every:
@@ -145,7 +149,9 @@ class GDConfig(ExperimentConfig):
         one_of("eigen_method", self.eigen_method, EIGEN_METHODS)
 
     def subject(self) -> str:
-        return f"setting{self.setting}" if self.image is None else self.image
+        if self.image is not None:
+            return self.image
+        return f"setting{self.setting}" + (f"-{self.activation}" if self.task == "activation" else "")
 
 
 # ------------------------------------------------------------------------------------------------ compute
@@ -241,6 +247,8 @@ def compute(config: GDConfig, ctx: Context) -> Outcome:
                       eval_every=config.eval_every, loss_every=config.loss_every, progress=ctx.progress,
                       description=f"{config.subject()} {config.method} lr={config.learning_rate:g}")
     kw = dict(seed=config.seed, init=config.init, relu_prime_at_zero=config.relu_prime_at_zero, eval_sets=evals)
+    if config.activation != "relu":
+        kw["activation"] = config.activation
     tracks: list[_EigenTrack] = []
 
     def tracker(net, features, target):
@@ -325,15 +333,21 @@ PROFILE_SETTINGS = {
                   image_epochs=SEC5_IMAGE_EPOCHS, image_size=None, resample=None,
                   image_lrs=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0), images=SEC5_IMAGES,
                   track_epochs=SEC5_SYNTHETIC_EPOCHS, track_every=SEC6_TRACK_EVERY, eval_every=1_000, loss_every=100,
-                  n_eigen=SEC6_N_EIGEN, phases="legacy"),
+                  n_eigen=SEC6_N_EIGEN, phases="legacy",
+                  act_settings=(1, 2), act_list=ACTIVATIONS, act_epochs=SEC5_SYNTHETIC_EPOCHS,
+                  act_lrs=(0.01, 0.1, 0.3, 0.5), act_track_lr=0.1, act_track_every=SEC6_TRACK_EVERY),
     "cpu": dict(settings=(1, 2), synthetic_epochs=10_000, synthetic_lrs=_SYN_LRS,
                 image_epochs=2_000, image_size=64, resample="subsample",
                 image_lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0), images=SEC5_IMAGES,
-                track_epochs=10_000, track_every=1_000, eval_every=100, loss_every=10, n_eigen=10),
+                track_epochs=10_000, track_every=1_000, eval_every=100, loss_every=10, n_eigen=10,
+                act_settings=(1,), act_list=ACTIVATIONS, act_epochs=3_000, act_lrs=(0.01, 0.1, 0.3, 0.5),
+                act_track_lr=0.1, act_track_every=1_000),
     "smoke": dict(settings=(1,), synthetic_epochs=60, synthetic_lrs=(0.01, 0.1, 0.5),
                   image_epochs=10, image_size=16, resample="subsample", image_lrs=(0.01, 1.0),
                   images=("resolution_chart",),
-                  track_epochs=20, track_every=20, eval_every=20, loss_every=5, n_eigen=5),
+                  track_epochs=20, track_every=20, eval_every=20, loss_every=5, n_eigen=5,
+                  act_settings=(1,), act_list=("relu", "tanh"), act_epochs=40, act_lrs=(0.1,), act_track_lr=0.1,
+                  act_track_every=40),
 }
 
 
@@ -383,7 +397,9 @@ def make_config(task: str, subject, method: str, learning_rate: float, profile: 
 def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Sequence[int] | None = None,
             images: Sequence[str] | None = None, seed: int = 0, device: str = "auto") -> list[GDConfig]:
     """The runs of ``profile``: synthetic sweeps of Sec. 5 (SGDL, MGDL), then Sec. 7 (MSDL sweeps, and MSDL / MGDL
-    at the paper's learning rates with eigenvalues tracked), then the image sweeps of Sec. 5 (Figure 15).
+    at the paper's learning rates with eigenvalues tracked), then smooth activations against ReLU (task
+    ``"activation"``, beyond the paper: a sweep and one tracked run per network and activation), then the image
+    sweeps of Sec. 5 (Figure 15).
     ``settings`` / ``images`` None: the profile's."""
     one_of("profile", profile, tuple(PROFILE_SETTINGS))
     for t in tasks:
@@ -400,6 +416,14 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
             out += [make_config("msdl", st, "MSDL", lr, profile, **kw) for lr in s["synthetic_lrs"]]
             out += [make_config("msdl", st, m, SEC7_TRACKED_LR[(st, m)], profile, tracked=True, **kw)
                     for m in ("MSDL", "MGDL")]
+    if "activation" in tasks:   # beyond the paper: smooth activations against ReLU (Theorems 1-2 assume C^2)
+        for st in (st for st in s["act_settings"] if st in settings):
+            for m in ("SGDL", "MGDL"):
+                for act in s["act_list"]:
+                    common = dict(activation=act, epochs=s["act_epochs"], **kw)
+                    out += [make_config("activation", st, m, lr, profile, **common) for lr in s["act_lrs"]]
+                    out.append(make_config("activation", st, m, s["act_track_lr"], profile, tracked=True,
+                                           track_every=s["act_track_every"], **common))
     if "learning_rate" in tasks:
         out += [make_config("learning_rate", im, m, lr, profile, **kw)
                 for im in (s["images"] if images is None else images) for m in IMAGE_STRUCTURES for lr in s["image_lrs"]]

@@ -39,7 +39,7 @@ def loss_callback(model: Callable[[Tensor], Tensor], sets: Sets, offsets: Mappin
 
 
 def fit_network(structure: SGDLStructure | MSDLStructure, x: Tensor, y: Tensor, config: TrainConfig, *,
-                seed: int = 0, init: str = "glorot_normal", relu_prime_at_zero: int = 0,
+                seed: int = 0, init: str = "glorot_normal", relu_prime_at_zero: int = 0, activation: str = "relu",
                 eval_sets: Sets | None = None, callbacks: Sequence[Callback] | Callable[[torch.nn.Module],
                 Sequence[Callback]] = ()) -> tuple[torch.nn.Module, History]:
     """Train an SGDL (or MSDL) network end to end on ``(x, y)``.
@@ -47,7 +47,8 @@ def fit_network(structure: SGDLStructure | MSDLStructure, x: Tensor, y: Tensor, 
     ``callbacks`` is a list, or a function of the freshly built network returning one (for callbacks that
     need the network, e.g. Hessian eigenvalues).
     """
-    net = build_network(structure, seed=seed, init=init, relu_prime_at_zero=relu_prime_at_zero).to(x.device)
+    net = build_network(structure, seed=seed, init=init, relu_prime_at_zero=relu_prime_at_zero,
+                        activation=activation).to(x.device)
     if callable(callbacks):
         callbacks = callbacks(net)
     cbs = list(callbacks)
@@ -67,7 +68,8 @@ class GradeResult:
 
 
 def fit_mgdl(structure: MGDLStructure, x: Tensor, y: Tensor, config: TrainConfig, *, seed: int = 0,
-             init: str = "glorot_normal", relu_prime_at_zero: int = 0, eval_sets: Sets | None = None, n_grades: int | None = None,
+             init: str = "glorot_normal", relu_prime_at_zero: int = 0, activation: str = "relu",
+             eval_sets: Sets | None = None, n_grades: int | None = None,
              grade_callbacks: Callable[[int, MLP, Tensor, Tensor], Sequence[Callback]] | None = None,
              ) -> tuple[MultiGradeModel, list[GradeResult]]:
     """Train the grades of ``structure`` one after another (Sec. 3, eqs. (3)-(4)).
@@ -81,7 +83,8 @@ def fit_mgdl(structure: MGDLStructure, x: Tensor, y: Tensor, config: TrainConfig
     model = MultiGradeModel()
     results: list[GradeResult] = []
     for grade in range(1, (n_grades or structure.n_grades) + 1):
-        net = build_grade(structure, grade, seed=seed, init=init, relu_prime_at_zero=relu_prime_at_zero).to(x.device)
+        net = build_grade(structure, grade, seed=seed, init=init, relu_prime_at_zero=relu_prime_at_zero,
+                          activation=activation).to(x.device)
         f_train = feats["train"]
         residual = y - preds["train"]
         cbs: list[Callback] = []

@@ -44,8 +44,8 @@ def mode() -> str:
 
 
 def block_length(eval_every: int, epochs: int) -> int:
-    """Epochs per graph: the largest divisor of ``eval_every`` not above :data:`MAX_LENGTH` (so a block between
-    two evaluations is whole replays), or 0 when that is below :data:`MIN_LENGTH` or the run is too short to
+    """Epochs per graph: the largest divisor of ``eval_every`` not above ``MAX_LENGTH`` (so a block between
+    two evaluations is whole replays), or 0 when that is below ``MIN_LENGTH`` or the run is too short to
     repay a capture."""
     length = max((d for d in range(1, min(eval_every, MAX_LENGTH) + 1) if eval_every % d == 0), default=0)
     if length < MIN_LENGTH or epochs < WARMUP + 2 * length:
