@@ -71,16 +71,6 @@ def is_ancestor(commit: str) -> bool | None:
         return None
 
 
-_PARSE_LOCK = threading.Lock()
-
-
-def _parse(path: Path) -> ast.Module:
-    """``ast.parse`` of a file, one thread at a time: CPython 3.11 can fail with "AST constructor recursion depth
-    mismatch" when two threads of one process build syntax trees at once (campaign runs sharing a worker)."""
-    with _PARSE_LOCK:
-        return ast.parse(path.read_text())
-
-
 def _module_file(name: str) -> Path | None:
     if name != PACKAGE and not name.startswith(PACKAGE + "."):   # a kind defined outside the package (tests)
         mod = sys.modules.get(name)
