@@ -9,10 +9,10 @@ Sitzmann et al.'s 10^-4. The unseen pixels (the three quarters not trained on) g
 
 Each network has one hyper-parameter that sets the frequencies it represents: ``sigma`` of the Fourier features,
 ``omega_0`` of SIREN's first layer. It is chosen per image and method on the **validation** pixels: one *selection*
-record per grid value (:data:`GRIDS`), trained with the profile's image size and a tenth of its epochs
-(:data:`SELECTION_SETTINGS`), and :func:`select` picks the value with the best final validation PSNR (test pixels
+record per grid value (``GRIDS``), trained with the profile's image size and a tenth of its epochs
+(``SELECTION_SETTINGS``), and :func:`select` picks the value with the best final validation PSNR (test pixels
 are never looked at). The *table* runs then train the chosen value with the profile's full settings
-(:data:`PROFILE_SETTINGS`, those of Table 1). :func:`configs` lists the selection runs of a profile and, for each
+(``PROFILE_SETTINGS``, those of Table 1). :func:`configs` lists the selection runs of a profile and, for each
 image and method whose selection is complete in the results folder, its table runs; a campaign therefore runs
 twice: the first call makes the selection records, the second the table runs.
 """
@@ -188,7 +188,7 @@ SELECTION_SETTINGS = {
 def make_config(image: str, method: str, profile: str, *, value: float | None = None, seed: int = 0,
                 device: str = "auto", selection: bool = False, **overrides) -> FieldsConfig:
     """The config of one run of ``method`` on ``image`` under ``profile``: a table run (the profile's Table-1
-    settings) or, with ``selection=True``, a selection run (:data:`SELECTION_SETTINGS`, seed 0). ``value`` is the
+    settings) or, with ``selection=True``, a selection run (``SELECTION_SETTINGS``, seed 0). ``value`` is the
     hyper-parameter (sigma or omega_0; None: the method's published default, 10 or 30); ``overrides`` replace
     any field."""
     one_of("profile", profile, tuple(PROFILE_SETTINGS))
@@ -235,7 +235,7 @@ def select(records: Iterable, grids: dict[str, Sequence[float]] = GRIDS) -> dict
     """``{(image, method): Selection}`` from selection records (objects with ``config`` and ``metrics`` dicts).
 
     Only images and methods with a record for every grid value are decided (a missing value must not change the
-    choice silently). The value with the highest final validation PSNR (:data:`SELECTION_METRIC`) wins; a diverged
+    choice silently). The value with the highest final validation PSNR (``SELECTION_METRIC``) wins; a diverged
     run or one without a finite validation PSNR never wins; ties go to the first value of the grid. No other
     metric (in particular no test PSNR) is read. Records of one image and method that differ in any setting besides
     the hyper-parameter (another learning rate, size or seed) raise a one-line ``ValueError``."""
@@ -289,7 +289,7 @@ def table_configs(profile: str, selected: dict[tuple[str, str], Selection], imag
 def lr_check_configs(profile: str, images: Sequence[str] = DEFAULT_IMAGES, *, device: str = "auto"
                      ) -> list[FieldsConfig]:
     """SIREN (omega_0 = 30) at Table 1's learning rate instead of its own, one selection-sized run on
-    :data:`LR_CHECK_IMAGE` (when it is among ``images``): the evidence for :data:`LEARNING_RATES`."""
+    ``LR_CHECK_IMAGE`` (when it is among ``images``): the evidence for ``LEARNING_RATES``."""
     if LR_CHECK_IMAGE not in images:
         return []
     return [make_config(LR_CHECK_IMAGE, "SIREN", profile, value=30.0, device=device, selection=True,
