@@ -4,6 +4,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
+
+@pytest.fixture
+def user_image(tmp_path):
+    """A small 24 x 20 grey-level PNG of the user's own (``file:`` images)."""
+    r, c = np.meshgrid(np.linspace(0, 1, 24), np.linspace(0, 1, 20), indexing="ij")
+    arr = (255 * (0.5 + 0.4 * np.sin(4 * r + 2 * c))).astype(np.uint8)
+    path = tmp_path / "waves.png"
+    Image.fromarray(arr).save(path)
+    return str(path)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from mgdlcore.baselines.neural_fields import FourierFeatureMLP, Siren, build_field, fourier_features
 from mgdlcore.experiments import campaign, fields
@@ -15,15 +14,6 @@ from mgdlcore.experiments.records import Record
 from mgdlcore.experiments.runner import run
 from mgdlcore.models import build_network
 from mgdlcore.structures import get_structure
-
-
-@pytest.fixture
-def user_image(tmp_path):
-    r, c = np.meshgrid(np.linspace(0, 1, 24), np.linspace(0, 1, 20), indexing="ij")
-    arr = (255 * (0.5 + 0.4 * np.sin(4 * r + 2 * c))).astype(np.uint8)
-    path = tmp_path / "waves.png"
-    Image.fromarray(arr).save(path)
-    return str(path)
 
 
 # ------------------------------------------------------------------------------------------------ networks

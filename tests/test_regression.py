@@ -13,15 +13,6 @@ from mgdlcore.experiments.regression import RegressionConfig, make_config
 from mgdlcore.experiments.runner import run
 
 
-@pytest.fixture
-def user_image(tmp_path):
-    r, c = np.meshgrid(np.linspace(0, 1, 24), np.linspace(0, 1, 20), indexing="ij")
-    arr = (255 * (0.5 + 0.4 * np.sin(4 * r + 2 * c))).astype(np.uint8)
-    path = tmp_path / "waves.png"
-    Image.fromarray(arr).save(path)
-    return str(path)
-
-
 def small(image, method, **kw):
     return make_config(image, method, "smoke", device="cpu", **kw)
 
