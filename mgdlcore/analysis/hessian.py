@@ -343,7 +343,8 @@ def lanczos_iteration_eigenvalues(hvp: Callable[[np.ndarray], np.ndarray], n: in
     return _from_hessian_eigenvalues(lam_small, lam_large, lr, n, exact=False)
 
 
-def eigen_callback(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 10, method: str = "dense",
+def eigen_callback(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 10, method: str = "dense", *,
+                   preconditioner: Callable[[], Tensor | None] | None = None,
                    **kwargs) -> Callable[[int], dict[str, float]]:
     """A ``training.train`` callback giving ``{"eig_min_0", ..., "eig_max_{k-1}", "n_le_minus1",
     "n_near_minus1"}`` for ``I - lr H`` at the current parameters (before that epoch's update).
@@ -351,6 +352,10 @@ def eigen_callback(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 1
     ``method="dense"`` (exact counts) or ``"lanczos"``; ``kwargs`` go to the chosen path. The evaluation is
     ``analysis.spectra.spectrum`` (the one implementation); :class:`~mgdlcore.analysis.spectra.EigenTracker` records the same
     values as a ``Track`` instead of ``History.metrics``.
+
+    ``preconditioner``: a function returning the diagonal ``P`` of the iteration matrix ``I - lr P H`` at the time
+    of the call (e.g. Adam's, :func:`~mgdlcore.analysis.preconditioned.adam_preconditioner`), or None when it is not
+    defined yet; the callback then returns ``{}`` (no eigenvalues at that epoch).
     """
     from .spectra import spectrum     # spectra builds on this module
 
@@ -358,6 +363,9 @@ def eigen_callback(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 1
         raise ValueError(f"method must be 'dense' or 'lanczos', got {method!r}")
 
     def cb(epoch: int) -> dict[str, float]:
-        return spectrum(net, loss_of_net, lr, k, method, **kwargs).to_metrics()
+        p = preconditioner() if preconditioner is not None else None
+        if preconditioner is not None and p is None:
+            return {}
+        return spectrum(net, loss_of_net, lr, k, method, preconditioner=p, **kwargs).to_metrics()
 
     return cb

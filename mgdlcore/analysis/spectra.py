@@ -21,6 +21,7 @@ import dataclasses
 import math
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,19 +38,40 @@ from .hessian import (
 EIG_METHODS = ("dense", "lanczos")
 
 
-def spectrum(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 10, method: str = "dense",
-             **kwargs) -> IterationEigenvalues:
-    """The ``k`` smallest and largest eigenvalues of ``I - lr H`` at the current trainable parameters of ``net``.
+def spectrum(net: nn.Module, loss_of_net: LossOfNet, lr: float, k: int = 10, method: str = "dense", *,
+             preconditioner: torch.Tensor | None = None, **kwargs) -> IterationEigenvalues:
+    """The ``k`` smallest and largest eigenvalues of ``I - lr H`` at the current trainable parameters of ``net``
+    (of ``I - lr P H`` with ``P = diag(preconditioner)``, positive, in the flat order: Adam's iteration matrix, see
+    :mod:`~mgdlcore.analysis.preconditioned`).
 
     ``method="dense"``: ``hessian.loss_hessian`` and ``iteration_eigenvalues`` (exact counts at or below -1);
     ``"lanczos"``: ``hvp_function`` and ``lanczos_iteration_eigenvalues`` (counts among the ``k`` found).
-    ``kwargs`` go to the chosen path (e.g. ``tol`` for Lanczos).
+    ``kwargs`` go to the chosen path (e.g. ``tol`` for Lanczos). With a preconditioner both paths work on the
+    symmetric ``D H D``, ``D = P^(1/2)``, which has the eigenvalues of ``P H``.
     """
     if method not in EIG_METHODS:
         raise ValueError(f"method must be 'dense' or 'lanczos', got {method!r}")
+    d = None
+    if preconditioner is not None:
+        if preconditioner.shape != (n_trainable(net),) or not bool((preconditioner > 0).all()):
+            raise ValueError(f"preconditioner must be a positive vector of length {n_trainable(net)}")
+        d = preconditioner.detach().double().sqrt()
     if method == "dense":
-        return iteration_eigenvalues(loss_hessian(net, loss_of_net, **kwargs), lr, k)
-    return lanczos_iteration_eigenvalues(hvp_function(net, loss_of_net), n_trainable(net), lr, k, **kwargs)
+        h = loss_hessian(net, loss_of_net, **kwargs)
+        if d is not None:
+            dd = d.to(h.dtype).to(h.device)
+            h = dd[:, None] * h * dd[None, :]
+        return iteration_eigenvalues(h, lr, k)
+    hvp = hvp_function(net, loss_of_net)
+    if d is not None:
+        dn, plain = d.cpu().numpy(), hvp
+
+        def hvp(v: np.ndarray) -> np.ndarray:
+            v = np.asarray(v)
+            s = dn if v.ndim == 1 else dn[:, None]
+            return s * plain(s * v)
+
+    return lanczos_iteration_eigenvalues(hvp, n_trainable(net), lr, k, **kwargs)
 
 
 def _finite(v: float) -> float | None:

@@ -9,6 +9,10 @@ grades one after another with ``epochs`` GD steps *per grade* (:func:`~mgdlcore.
 Tasks: ``"learning_rate"`` (Sec. 5: SGDL and MGDL) and ``"msdl"`` (Sec. 7: MSDL sweeps, and MSDL / MGDL runs
 with the eigenvalues of ``I - eta H`` tracked every ``track_every`` epochs through
 :func:`~mgdlcore.analysis.hessian.eigen_callback`; for MGDL ``H`` is the Hessian of the current grade's loss).
+Beyond the paper: ``"activation"`` (smooth activations against ReLU) and ``"optimizer"`` (the paper's open question
+on Adam: Adam, tracked through its iteration matrix ``I - eta P H`` with Adam's preconditioner ``P``, see
+:mod:`~mgdlcore.analysis.preconditioned`; mini-batch SGD, an epoch being one step on ``batch_size`` points, tracked
+through ``I - eta H`` of the full training loss; and plain GD on the same grid of epochs as the reference).
 
 A run whose loss becomes non-finite is recorded with ``metrics["diverged"] = True`` and ``None`` for its final
 values (NaN in Figure 1); it never raises.
@@ -31,14 +35,15 @@ import torch
 
 from ..analysis.curves import oscillation
 from ..analysis.hessian import OutputLoss, eigen_callback
+from ..analysis.preconditioned import adam_preconditioner
 from ..data.grid import regression_data
 from ..data.images import MIN_SIDE, ImageError, image_identity, load_identified, resize
-from ..data.synthetic import KAPPAS, check_phases, synthetic_data
+from ..data.synthetic import KAPPAS, N_TRAIN, check_phases, synthetic_data
 from ..device import resolve_device
 from ..metrics import loss_to_psnr, psnr
 from ..models import ACTIVATIONS, INITS
-from ..paper.values import (SEC5_AUTHOR_PHASES, SEC5_IMAGE_EPOCHS, SEC5_IMAGES, SEC5_SYNTHETIC_EPOCHS, SEC6_N_EIGEN,
-                            SEC6_TRACK_EVERY, SEC7_TRACKED_LR)
+from ..paper.values import (SEC4_REGRESSION_EPOCHS, SEC4_REGRESSION_LR, SEC5_AUTHOR_PHASES, SEC5_IMAGE_EPOCHS,
+                            SEC5_IMAGES, SEC5_SYNTHETIC_EPOCHS, SEC6_N_EIGEN, SEC6_TRACK_EVERY, SEC7_TRACKED_LR)
 from ..structures import MGDLStructure, MSDLStructure, SGDLStructure, get_structure
 from ..training.grades import fit_mgdl, fit_network
 from ..training.loop import TrainConfig, half_mse
@@ -46,7 +51,9 @@ from .config import ExperimentConfig, omitted_at_default, one_of, positive_float
 from .runner import Context, Outcome, RecordUnavailable, register, run
 
 METHODS = ("SGDL", "MGDL", "MSDL")
-TASK_METHODS = {"learning_rate": ("SGDL", "MGDL"), "msdl": ("MSDL", "MGDL"), "activation": ("SGDL", "MGDL")}
+TASK_METHODS = {"learning_rate": ("SGDL", "MGDL"), "msdl": ("MSDL", "MGDL"), "activation": ("SGDL", "MGDL"),
+                "optimizer": ("SGDL", "MGDL")}
+OPTIMIZERS = ("gd", "adam", "sgd")   # full-batch GD (2); Adam; mini-batch SGD (task "optimizer")
 # the paper's structures (Appendix D)
 SYNTHETIC_STRUCTURES = {"SGDL": "26", "MGDL": "30", "MSDL": "msdl"}
 IMAGE_STRUCTURES = {"SGDL": "28", "MGDL": "32"}
@@ -61,7 +68,7 @@ class GDConfig(ExperimentConfig):
     """One full-batch GD run at one learning rate. Synthetic fields are None for an image, and the converse."""
 
     KIND = "gd_dynamics"
-    TASKS = ("learning_rate", "msdl", "activation")
+    TASKS = ("learning_rate", "msdl", "activation", "optimizer")
 
     task: str = "learning_rate"
     method: str = "MGDL"
@@ -83,6 +90,8 @@ class GDConfig(ExperimentConfig):
     init: str = "he_normal"
     relu_prime_at_zero: int = 1
     activation: str = omitted_at_default("relu")   # "gelu" | "softplus" | "tanh" (task "activation"; beyond the paper)
+    optimizer: str = omitted_at_default("gd")      # "adam" | "sgd" (task "optimizer"; beyond the paper)
+    batch_size: int | None = omitted_at_default(None)   # points per step of mini-batch SGD (optimizer "sgd")
     eval_every: int = 100                      # training / validation loss every this many epochs
     loss_every: int = 10                       # the per-step training loss of every this many epochs is kept
     track_every: int | None = None             # eigenvalues of I - eta H every this many epochs (None: not tracked)
@@ -114,7 +123,7 @@ class GDConfig(ExperimentConfig):
             if self.invert:
                 raise ValueError("invert applies to an image only")
         else:
-            if self.task != "learning_rate":
+            if self.task not in ("learning_rate", "optimizer"):
                 raise ValueError(f"task {self.task!r} runs on the synthetic data only (image must be None)")
             for name in ("setting", "phase_seed", "phases", "val_seed"):
                 if getattr(self, name) is not None:
@@ -140,6 +149,16 @@ class GDConfig(ExperimentConfig):
         one_of("activation", self.activation, ACTIVATIONS)
         if self.activation != "relu" and (self.method == "MSDL" or self.image is not None):
             raise ValueError(f"activation {self.activation!r} applies to SGDL and MGDL on the synthetic data only")
+        one_of("optimizer", self.optimizer, OPTIMIZERS)
+        if self.optimizer != "gd" and self.task != "optimizer":
+            raise ValueError(f"optimizer {self.optimizer!r} belongs to task 'optimizer' (task {self.task!r} runs "
+                             "full-batch GD, eq. (2))")
+        if (self.optimizer == "sgd") != (self.batch_size is not None):
+            raise ValueError("batch_size is needed for optimizer 'sgd' (mini-batch SGD) and only for it")
+        if self.batch_size is not None:
+            positive_int("batch_size", self.batch_size)
+            if synthetic and self.batch_size > N_TRAIN:
+                raise ValueError(f"batch_size {self.batch_size} exceeds the {N_TRAIN} training points of eq. (5)")
         if self.track_every is not None:
             positive_int("track_every", self.track_every)
             if self.track_every % self.eval_every:
@@ -149,6 +168,9 @@ class GDConfig(ExperimentConfig):
         one_of("eigen_method", self.eigen_method, EIGEN_METHODS)
 
     def subject(self) -> str:
+        if self.task == "optimizer":
+            base = self.image if self.image is not None else f"setting{self.setting}"
+            return f"{base}-{self.optimizer}{self.batch_size or ''}"
         if self.image is not None:
             return self.image
         return f"setting{self.setting}" + (f"-{self.activation}" if self.task == "activation" else "")
@@ -174,20 +196,28 @@ def load_config_image(config: GDConfig) -> np.ndarray:
 
 
 class _EigenTrack:
-    """Calls an ``eigen_callback`` every ``every`` epochs and at the end; keeps the results with their epochs."""
+    """Calls an ``eigen_callback`` every ``every`` epochs and at the end; keeps the results with their epochs.
+    ``optimizer`` is the training's optimiser (given by ``training.train``), for a preconditioned spectrum."""
 
     def __init__(self, cb, every: int, last: int, net: torch.nn.Module):
         self.cb, self.every, self.last, self.net = cb, every, last, net
         self.epochs: list[int] = []
         self.values: dict[str, list[float]] = {}
+        self.optimizer = None
+
+    def bind_optimizer(self, optimizer) -> None:
+        self.optimizer = optimizer
 
     def __call__(self, epoch: int) -> None:
         if epoch % self.every and epoch != self.last:
             return None
         if not all(bool(torch.isfinite(p).all()) for p in self.net.parameters()):
             return None                      # parameters overflowed: nothing to compute (the run has diverged)
+        values = self.cb(epoch)
+        if not values:                       # not defined at this epoch (Adam's preconditioner before its first step)
+            return None
         self.epochs.append(epoch)
-        for k, v in self.cb(epoch).items():
+        for k, v in values.items():
             self.values.setdefault(k, []).append(float(v))
         return None
 
@@ -243,21 +273,26 @@ def compute(config: GDConfig, ctx: Context) -> Outcome:
         metrics.update(n_train=x.shape[0], height=img.shape[0], width=img.shape[1])
     metrics["zero_predictor_loss"] = float(half_mse(y, torch.zeros_like(y)))
     structure = get_structure(config.structure)
-    cfg = TrainConfig(epochs=config.epochs, learning_rate=config.learning_rate, optimizer="gd",
+    cfg = TrainConfig(epochs=config.epochs, learning_rate=config.learning_rate,
+                      optimizer="adam" if config.optimizer == "adam" else "gd",
                       eval_every=config.eval_every, loss_every=config.loss_every, progress=ctx.progress,
                       description=f"{config.subject()} {config.method} lr={config.learning_rate:g}")
     kw = dict(seed=config.seed, init=config.init, relu_prime_at_zero=config.relu_prime_at_zero, eval_sets=evals)
     if config.activation != "relu":
         kw["activation"] = config.activation
+    if config.batch_size is not None:
+        kw["batch_size"] = config.batch_size
     tracks: list[_EigenTrack] = []
 
     def tracker(net, features, target):
         if config.track_every is None:
             return []
-        cb = eigen_callback(net, OutputLoss(features, lambda out: half_mse(target, out)), config.learning_rate, k=config.n_eigen,
-                            method=config.eigen_method)
-        tracks.append(_EigenTrack(cb, config.track_every, config.epochs, net))
-        return [tracks[-1]]
+        track = _EigenTrack(None, config.track_every, config.epochs, net)
+        precondition = (lambda: adam_preconditioner(track.optimizer, net)) if config.optimizer == "adam" else None
+        track.cb = eigen_callback(net, OutputLoss(features, lambda out: half_mse(target, out)), config.learning_rate,
+                                  k=config.n_eigen, method=config.eigen_method, preconditioner=precondition)
+        tracks.append(track)
+        return [track]
 
     if config.method == "MGDL":
         model, results = fit_mgdl(structure, x, y, cfg, grade_callbacks=lambda g, net, f, r: tracker(net, f, r), **kw)
@@ -321,6 +356,9 @@ register(GDConfig, compute, tolerances={"final_train_loss": 1e-4, "final_val_los
 
 # ------------------------------------------------------------------------------------------------ profiles
 _SYN_LRS = (0.001, 0.003, 0.006, 0.01, 0.03, 0.06, 0.1, 0.3, 0.5)
+# task "optimizer" on eq. (5): (optimizer, learning rate, batch size); GD at 0.1 is the reference (its SGDL spectrum
+# leaves (-1, 1) there), Adam at its usual rate and ten times it, mini-batch SGD at GD's rate on 64 of 1,024 points
+_OPT_RUNS = (("gd", 0.1, None), ("adam", 0.001, None), ("adam", 0.01, None), ("sgd", 0.1, 64))
 PROFILE_SETTINGS = {
     # synthetic: GD epochs per model / grade (paper: 10^6) and learning rates (paper: from [0.001, 0.5]);
     # images: epochs (paper: 10^5), longer side and reduction rule (paper: native size), learning rates
@@ -335,19 +373,27 @@ PROFILE_SETTINGS = {
                   track_epochs=SEC5_SYNTHETIC_EPOCHS, track_every=SEC6_TRACK_EVERY, eval_every=1_000, loss_every=100,
                   n_eigen=SEC6_N_EIGEN, phases="legacy",
                   act_settings=(1, 2), act_list=ACTIVATIONS, act_epochs=SEC5_SYNTHETIC_EPOCHS,
-                  act_lrs=(0.01, 0.1, 0.3, 0.5), act_track_lr=0.1, act_track_every=SEC6_TRACK_EVERY),
+                  act_lrs=(0.01, 0.1, 0.3, 0.5), act_track_lr=0.1, act_track_every=SEC6_TRACK_EVERY,
+                  opt_settings=(1, 2), opt_runs=_OPT_RUNS, opt_epochs=SEC5_SYNTHETIC_EPOCHS,
+                  opt_eval_every=1_000, opt_track_every=SEC6_TRACK_EVERY, opt_images=("cameraman",),
+                  opt_image_epochs=SEC4_REGRESSION_EPOCHS, opt_image_size=None, opt_image_track_every=1_000),
     "cpu": dict(settings=(1, 2), synthetic_epochs=10_000, synthetic_lrs=_SYN_LRS,
                 image_epochs=2_000, image_size=64, resample="subsample",
                 image_lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0), images=SEC5_IMAGES,
                 track_epochs=10_000, track_every=1_000, eval_every=100, loss_every=10, n_eigen=10,
                 act_settings=(1,), act_list=ACTIVATIONS, act_epochs=3_000, act_lrs=(0.01, 0.1, 0.3, 0.5),
-                act_track_lr=0.1, act_track_every=1_000),
+                act_track_lr=0.1, act_track_every=1_000,
+                opt_settings=(1, 2), opt_runs=_OPT_RUNS, opt_epochs=3_000, opt_eval_every=50, opt_track_every=250,
+                opt_images=("cameraman",), opt_image_epochs=3_000, opt_image_size=128, opt_image_track_every=1_000),
     "smoke": dict(settings=(1,), synthetic_epochs=60, synthetic_lrs=(0.01, 0.1, 0.5),
                   image_epochs=10, image_size=16, resample="subsample", image_lrs=(0.01, 1.0),
                   images=("resolution_chart",),
                   track_epochs=20, track_every=20, eval_every=20, loss_every=5, n_eigen=5,
                   act_settings=(1,), act_list=("relu", "tanh"), act_epochs=40, act_lrs=(0.1,), act_track_lr=0.1,
-                  act_track_every=40),
+                  act_track_every=40,
+                  opt_settings=(1,), opt_runs=(("gd", 0.1, None), ("adam", 0.01, None), ("sgd", 0.1, 64)),
+                  opt_epochs=40, opt_eval_every=20, opt_track_every=20, opt_images=(), opt_image_epochs=10,
+                  opt_image_size=16, opt_image_track_every=10),
 }
 
 
@@ -398,8 +444,9 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
             images: Sequence[str] | None = None, seed: int = 0, device: str = "auto") -> list[GDConfig]:
     """The runs of ``profile``: synthetic sweeps of Sec. 5 (SGDL, MGDL), then Sec. 7 (MSDL sweeps, and MSDL / MGDL
     at the paper's learning rates with eigenvalues tracked), then smooth activations against ReLU (task
-    ``"activation"``, beyond the paper: a sweep and one tracked run per network and activation), then the image
-    sweeps of Sec. 5 (Figure 15).
+    ``"activation"``, beyond the paper: a sweep and one tracked run per network and activation), then Adam and
+    mini-batch SGD against GD (task ``"optimizer"``, beyond the paper: tracked runs on eq. (5) and Table 1's
+    regression with Adam), then the image sweeps of Sec. 5 (Figure 15).
     ``settings`` / ``images`` None: the profile's."""
     one_of("profile", profile, tuple(PROFILE_SETTINGS))
     for t in tasks:
@@ -424,6 +471,18 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
                     out += [make_config("activation", st, m, lr, profile, **common) for lr in s["act_lrs"]]
                     out.append(make_config("activation", st, m, s["act_track_lr"], profile, tracked=True,
                                            track_every=s["act_track_every"], **common))
+    if "optimizer" in tasks:    # beyond the paper: Adam (I - eta P H) and mini-batch SGD against GD
+        for st in (st for st in s["opt_settings"] if st in settings):
+            out += [make_config("optimizer", st, m, lr, profile, tracked=True, optimizer=opt, batch_size=bs,
+                                epochs=s["opt_epochs"], eval_every=s["opt_eval_every"],
+                                track_every=s["opt_track_every"], **kw)
+                    for m in ("SGDL", "MGDL") for opt, lr, bs in s["opt_runs"]]
+        for im in s["opt_images"]:   # Table 1's regression: Adam at its rate
+            out += [make_config("optimizer", im, m, SEC4_REGRESSION_LR, profile, tracked=True, optimizer="adam",
+                                epochs=s["opt_image_epochs"], size=s["opt_image_size"],
+                                resample=None if s["opt_image_size"] is None else "antialias",
+                                track_every=s["opt_image_track_every"], eigen_method="lanczos", **kw)
+                    for m in IMAGE_STRUCTURES]
     if "learning_rate" in tasks:
         out += [make_config("learning_rate", im, m, lr, profile, **kw)
                 for im in (s["images"] if images is None else images) for m in IMAGE_STRUCTURES for lr in s["image_lrs"]]

@@ -17,6 +17,7 @@ from torch import Tensor
 from ..models import MLP, MultiGradeModel, build_grade, build_network
 from ..structures import MGDLStructure, MSDLStructure, SGDLStructure
 from ..training.loop import Callback, History, TrainConfig, half_mse, train
+from ..training.minibatch import MiniBatches
 
 Sets = Mapping[str, tuple[Tensor, Tensor]]
 
@@ -38,14 +39,29 @@ def loss_callback(model: Callable[[Tensor], Tensor], sets: Sets, offsets: Mappin
     return cb
 
 
+def _train_on(net: torch.nn.Module, x: Tensor, y: Tensor, config: TrainConfig, callbacks: Sequence[Callback],
+              batch_size: int | None, seed: int) -> History:
+    """``train`` on the loss (1) of ``net`` at ``(x, y)``: full batch, or mini-batches of ``batch_size`` points."""
+    if batch_size is None:
+        return train(lambda: half_mse(y, net(x)), list(net.parameters()), config, callbacks=callbacks)
+    batches = MiniBatches(x.shape[0], batch_size, seed)
+
+    def loss() -> Tensor:
+        idx = batches.next().to(x.device)
+        return half_mse(y[idx], net(x[idx]))
+
+    return train(loss, list(net.parameters()), config, callbacks=callbacks, state=batches.state)
+
+
 def fit_network(structure: SGDLStructure | MSDLStructure, x: Tensor, y: Tensor, config: TrainConfig, *,
                 seed: int = 0, init: str = "glorot_normal", relu_prime_at_zero: int = 0, activation: str = "relu",
                 eval_sets: Sets | None = None, callbacks: Sequence[Callback] | Callable[[torch.nn.Module],
-                Sequence[Callback]] = ()) -> tuple[torch.nn.Module, History]:
+                Sequence[Callback]] = (), batch_size: int | None = None) -> tuple[torch.nn.Module, History]:
     """Train an SGDL (or MSDL) network end to end on ``(x, y)``.
 
     ``callbacks`` is a list, or a function of the freshly built network returning one (for callbacks that
-    need the network, e.g. Hessian eigenvalues).
+    need the network, e.g. Hessian eigenvalues). ``batch_size``: each step on a mini-batch of that many points
+    (:class:`~mgdlcore.training.minibatch.MiniBatches`, seeded by ``seed``); None: full batch.
     """
     net = build_network(structure, seed=seed, init=init, relu_prime_at_zero=relu_prime_at_zero,
                         activation=activation).to(x.device)
@@ -54,8 +70,7 @@ def fit_network(structure: SGDLStructure | MSDLStructure, x: Tensor, y: Tensor, 
     cbs = list(callbacks)
     if eval_sets:
         cbs.insert(0, loss_callback(net, eval_sets))
-    hist = train(lambda: half_mse(y, net(x)), list(net.parameters()), config, callbacks=cbs)
-    return net, hist
+    return net, _train_on(net, x, y, config, cbs, batch_size, seed)
 
 
 @dataclass
@@ -71,11 +86,13 @@ def fit_mgdl(structure: MGDLStructure, x: Tensor, y: Tensor, config: TrainConfig
              init: str = "glorot_normal", relu_prime_at_zero: int = 0, activation: str = "relu",
              eval_sets: Sets | None = None, n_grades: int | None = None,
              grade_callbacks: Callable[[int, MLP, Tensor, Tensor], Sequence[Callback]] | None = None,
-             ) -> tuple[MultiGradeModel, list[GradeResult]]:
+             batch_size: int | None = None) -> tuple[MultiGradeModel, list[GradeResult]]:
     """Train the grades of ``structure`` one after another (Sec. 3, eqs. (3)-(4)).
 
     ``grade_callbacks(grade, net, features, residual)`` may add callbacks for a grade (e.g. Hessian
     eigenvalues of that grade's loss). A grade that diverges ends the fit: later grades are not trained.
+    ``batch_size``: each step of a grade on a mini-batch of that many points (seeded by ``seed`` and the grade);
+    None: full batch.
     """
     sets: dict[str, tuple[Tensor, Tensor]] = {"train": (x, y), **(dict(eval_sets) if eval_sets else {})}
     feats = {name: xs for name, (xs, _) in sets.items()}
@@ -94,8 +111,7 @@ def fit_mgdl(structure: MGDLStructure, x: Tensor, y: Tensor, config: TrainConfig
         if grade_callbacks is not None:
             cbs.extend(grade_callbacks(grade, net, f_train, residual))
         cfg = replace(config, description=f"{config.description} grade {grade}".strip())
-        hist = train(lambda net=net, f=f_train, r=residual: half_mse(r, net(f)), list(net.parameters()), cfg,
-                     callbacks=cbs)
+        hist = _train_on(net, f_train, residual, cfg, cbs, batch_size, seed * 100 + grade)
         with torch.no_grad():
             for name in sets:
                 out, feats[name] = net.forward_with_features(feats[name])

@@ -92,10 +92,14 @@ def train(
     Inside a :func:`~mgdlcore.training.checkpoint.checkpointing` block the run is checkpointed and resumed (see
     that module); ``state`` holds tensors that ``loss_fn`` changes besides ``params`` (saved and restored in
     place of its items). Callbacks keeping state must offer ``state_dict`` / ``load_state_dict``; a callback object
-    without them switches checkpointing off for this call (plain functions are taken as stateless).
+    without them switches checkpointing off for this call (plain functions are taken as stateless). A callback with a
+    ``bind_optimizer`` method is given the optimiser before the first epoch (e.g. to read Adam's second moments).
     """
     params = list(params)
     opt = make_optimizer(params, config)
+    for cb in callbacks:
+        if hasattr(cb, "bind_optimizer"):
+            cb.bind_optimizer(opt)
     hist = History()
     n = config.epochs
     losses = torch.empty(max(n, 1), dtype=torch.float64, device=params[0].device)
