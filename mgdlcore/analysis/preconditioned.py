@@ -29,7 +29,7 @@ def adam_preconditioner(optimizer: torch.optim.Optimizer, net: torch.nn.Module) 
         raise TypeError(f"Adam's preconditioner needs a torch.optim.Adam, got {type(optimizer).__name__}")
     group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
     parts = []
-    for name, p in trainable(net):
+    for _, p in trainable(net):
         state = optimizer.state.get(p)
         if not state or "exp_avg_sq" not in state:
             return None
