@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from mgdlcore.analysis.hessian import OutputLoss, extreme_eigenvalues, hvp_function, n_trainable
+from mgdlcore.analysis.hessian import OutputLoss, both_ends, extreme_eigenvalues, hvp_function, n_trainable
 from mgdlcore.data.grid import pixel_grid
 from mgdlcore.data.synthetic import synthetic_data
 from mgdlcore.models import build_network
@@ -132,9 +132,12 @@ def synthetic_net(structure: str = "26"):
     return build_network(get_structure(structure), seed=0, init="he_normal", relu_prime_at_zero=1), synthetic_data(1)
 
 
-def lanczos(net: torch.nn.Module, x, y, k: int = 10, tol: float = 1e-5, solve: bool = True) -> dict:
-    """The ``k`` largest eigenvalues of the Hessian of the loss (1) of ``net`` at ``(x, y)`` by Lanczos
-    (``extreme_eigenvalues`` on Hessian-vector products): seconds per product and (``solve``) for the solve."""
+def lanczos(net: torch.nn.Module, x, y, k: int = 10, tol: float = 1e-5, solve: bool = True,
+            two_runs: bool = False) -> dict:
+    """The ``k`` smallest and ``k`` largest eigenvalues of the Hessian of the loss (1) of ``net`` at ``(x, y)`` by
+    Lanczos on Hessian-vector products: seconds per product and (``solve``) for the book's one-run path
+    (``both_ends``, what ``lanczos_iteration_eigenvalues`` calls) and (``two_runs``) for two runs of
+    ``extreme_eigenvalues`` ("LA", then "SA"), the path before it."""
     hvp = hvp_function(net, OutputLoss(x, lambda o: half_mse(y, o)))
     n = n_trainable(net)
     v = np.random.default_rng(1).standard_normal(n)
@@ -148,8 +151,14 @@ def lanczos(net: torch.nn.Module, x, y, k: int = 10, tol: float = 1e-5, solve: b
         calls[0] += 1 if np.ndim(u) == 1 else np.shape(u)[1]
         return hvp(u)
 
-    vals, t = timed(lambda: extreme_eigenvalues(counted, n, k, "LA", tol=tol))
-    return dict(out, lanczos_s=t, hvp_calls=calls[0], lambda_max=float(vals[-1]))
+    (small, large), t = timed(lambda: both_ends(counted, n, k, tol=tol))
+    out.update(lanczos_s=t, hvp_calls=calls[0], lambda_max=float(large[-1]), lambda_min=float(small[0]))
+    if two_runs:
+        calls[0] = 0
+        _, t2 = timed(lambda: (extreme_eigenvalues(counted, n, k, "LA", tol=tol),
+                               extreme_eigenvalues(counted, n, k, "SA", tol=tol)))
+        out.update(two_runs_s=t2, two_runs_hvp_calls=calls[0])
+    return out
 
 
 def denoise_child(side: int, seconds: float) -> None:

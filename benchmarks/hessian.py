@@ -3,7 +3,7 @@
 1. Dense Hessian of the loss of SGDL (26) on the 1024 training points of eq. (5) (3,265 parameters), by the
    closed form (``OutputLoss``, float32 and float64) and by autodiff (``torch.func``, float32), then all its
    eigenvalues (``iteration_eigenvalues``, float64 as in the records, and float32), and one GD epoch for comparison.
-2. Lanczos (``extreme_eigenvalues``, 10 largest eigenvalues of H) on the Table-1 networks: SGDL (28) and grade 1
+2. Lanczos (``both_ends``, the 10 smallest and 10 largest eigenvalues of H) on the Table-1 networks: SGDL (28) and grade 1
    of MGDL (32), on the training pixels of an image of side ``--size`` (``(size/2)^2`` points; 512 gives the
    65,536 training pixels of Table 1): seconds per Hessian-vector product and for the Lanczos solve.
 
@@ -64,7 +64,8 @@ def _lanczos_one(name, net, x, y, solve: bool) -> None:
     r = lanczos(net, x, y, solve=solve)
     row = dict(case=f"lanczos {name}", points=r["points"], parameters=r["parameters"], hvp_s=r["hvp_s"])
     if solve:
-        row.update(lanczos_10_largest_s=r["lanczos_s"], hvp_calls=r["hvp_calls"], lambda_max=r["lambda_max"])
+        row.update(lanczos_both_ends_s=r["lanczos_s"], hvp_calls=r["hvp_calls"], lambda_max=r["lambda_max"],
+                   lambda_min=r["lambda_min"])
     emit(**row)
 
 

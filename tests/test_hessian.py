@@ -6,6 +6,7 @@ from torch import nn
 
 from mgdlcore.analysis.hessian import (
     OutputLoss,
+    both_ends,
     eigen_callback,
     extreme_eigenvalues,
     flat_loss,
@@ -89,6 +90,21 @@ def test_lanczos_extremes_match_dense_eigvalsh_on_diag_1_to_50(which, rotated):
     lam = scipy.linalg.eigvalsh(M)
     vals = extreme_eigenvalues(lambda v: M @ v, 50, 5, which, tol=1e-12)
     np.testing.assert_allclose(vals, lam[-5:] if which == "LA" else lam[:5], rtol=1e-9)
+
+
+def test_both_ends_from_one_lanczos_run_match_eigvalsh():
+    """A rotated spectrum with both signs: both_ends gives eigvalsh's 4 smallest and 4 largest; where ARPACK stops
+    early (maxiter=1) it falls back to two runs and keeps the shapes (NaN where not converged)."""
+    lam = np.concatenate([np.linspace(-7.0, -0.5, 20), np.linspace(0.1, 30.0, 40)])
+    Q = np.linalg.qr(np.random.default_rng(5).standard_normal((60, 60)))[0]
+    M = Q @ np.diag(lam) @ Q.T
+    small, large = both_ends(lambda v: M @ v, 60, 4, tol=1e-12)
+    np.testing.assert_allclose(small, np.sort(lam)[:4], rtol=1e-9)
+    np.testing.assert_allclose(large, np.sort(lam)[-4:], rtol=1e-9)
+    small, large = both_ends(lambda v: M @ v, 60, 4, tol=1e-14, maxiter=1, ncv=9)
+    assert small.shape == large.shape == (4,)
+    with pytest.raises(ValueError, match="need 0 < 2k < n"):
+        both_ends(lambda v: M @ v, 60, 30)
 
 
 def test_lanczos_agrees_with_dense_on_a_network():
