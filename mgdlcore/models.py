@@ -59,6 +59,22 @@ SMOOTH_ACTIVATIONS = {"gelu": torch.nn.functional.gelu, "softplus": torch.nn.fun
 ACTIVATIONS = ("relu", *SMOOTH_ACTIVATIONS)
 
 
+def srelu(x: Tensor) -> Tensor:
+    """``ReLU(x) ReLU(1 - x)``: supported on [0, 1], continuous, kinks at 0 and 1 (the sReLU of MscaleDNN [21])."""
+    return torch.relu(x) * torch.relu(1.0 - x)
+
+
+def bspline2(x: Tensor) -> Tensor:
+    """``ReLU(x)^2 - 3 ReLU(x-1)^2 + 3 ReLU(x-2)^2 - ReLU(x-3)^2``: twice the quadratic B-spline on [0, 3],
+    continuously differentiable, piecewise quadratic (the compactly supported activation of MscaleDNN [21])."""
+    r = torch.relu
+    return r(x) ** 2 - 3.0 * r(x - 1.0) ** 2 + 3.0 * r(x - 2.0) ** 2 - r(x - 3.0) ** 2
+
+
+# compactly supported activations for MSDL (Sec. 7's conjecture, after [21]); not C^2 either
+COMPACT_ACTIVATIONS = {"srelu": srelu, "bspline2": bspline2}
+
+
 class MLP(nn.Module):
     """``N_D(x) = W_D^T H_{D-1}(x) + b_D`` with ``H_j = ReLU(W_j^T H_{j-1} + b_j)`` (Sec. 2).
 
@@ -72,11 +88,12 @@ class MLP(nn.Module):
         super().__init__()
         if relu_prime_at_zero not in (0, 1):
             raise ValueError(f"relu_prime_at_zero must be 0 or 1, got {relu_prime_at_zero!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}")
+        if activation not in ACTIVATIONS and activation not in COMPACT_ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; accepted: "
+                             f"{', '.join((*ACTIVATIONS, *COMPACT_ACTIVATIONS))}")
         self.relu_prime_at_zero = relu_prime_at_zero
         self.activation = activation
-        self.act = (SMOOTH_ACTIVATIONS[activation] if activation != "relu"
+        self.act = ({**SMOOTH_ACTIVATIONS, **COMPACT_ACTIVATIONS}[activation] if activation != "relu"
                     else relu_right if relu_prime_at_zero == 1 else torch.relu)
         if len(widths) < 3:
             raise ValueError(f"an MLP needs at least one hidden layer, got widths {tuple(widths)}")
@@ -148,11 +165,12 @@ class MultiScaleMLP(nn.Module):
     """MSDL (Sec. 7, [21]): ``sum_i N^{(i)}(a_i x)`` with one subnetwork per scale ``a_i``."""
 
     def __init__(self, structure: MSDLStructure, *, generator: torch.Generator | None = None,
-                 init: str = "he_normal", relu_prime_at_zero: int = 0):
+                 init: str = "he_normal", relu_prime_at_zero: int = 0, activation: str = "relu"):
         super().__init__()
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         widths = (structure.input_dim, *structure.hidden, structure.output_dim)
-        self.subnets = nn.ModuleList(MLP(widths, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
+        self.subnets = nn.ModuleList(MLP(widths, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero,
+                                         activation=activation)
                                      for _ in structure.scales)
         self.register_buffer("scales", torch.tensor(structure.scales, dtype=torch.float32))
 
@@ -162,15 +180,21 @@ class MultiScaleMLP(nn.Module):
 
 def build_network(structure: SGDLStructure | MSDLStructure, *, seed: int = 0, init: str = "glorot_normal",
                   relu_prime_at_zero: int = 0, activation: str = "relu") -> nn.Module:
-    """A freshly initialised SGDL or MSDL network for ``structure`` (MSDL: ReLU only)."""
+    """A freshly initialised SGDL or MSDL network for ``structure`` (SGDL: ReLU or a smooth activation; MSDL: ReLU
+    or a compactly supported one)."""
     gen = torch.Generator().manual_seed(seed)
     if isinstance(structure, SGDLStructure):
+        if activation in COMPACT_ACTIVATIONS:
+            raise ValueError(f"activation {activation!r} is for MSDL networks; accepted for SGDL: "
+                             f"{', '.join(ACTIVATIONS)}")
         return MLP(structure.widths, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero,
                    activation=activation)
-    if activation != "relu":
-        raise ValueError(f"activation {activation!r}: only SGDL and MGDL networks take another activation than relu")
     if isinstance(structure, MSDLStructure):
-        return MultiScaleMLP(structure, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero)
+        if activation != "relu" and activation not in COMPACT_ACTIVATIONS:
+            raise ValueError(f"activation {activation!r} is not for MSDL networks; accepted: relu, "
+                             f"{', '.join(COMPACT_ACTIVATIONS)}")
+        return MultiScaleMLP(structure, generator=gen, init=init, relu_prime_at_zero=relu_prime_at_zero,
+                             activation=activation)
     raise TypeError(f"build_network takes an SGDL or MSDL structure, got {type(structure).__name__}; "
                     "MGDL grades are built one at a time with build_grade")
 

@@ -99,11 +99,13 @@ STRUCTURES: dict[str, SGDLStructure | MGDLStructure | MSDLStructure] = {
     "32": MGDLStructure("32", 2, ((128, 128),) * 4),
     "33": MGDLStructure("33", 2, ((128, 128, 128),) * 4),
     "msdl": MSDLStructure("msdl", 1, (8,) * 4, (1.0, 2.0, 4.0, 8.0)),
+    # beyond the paper: a deeper, wider MSDL (Sec. 7's conjecture), 5,636 parameters (more than SGDL (26))
+    "msdl-deep": MSDLStructure("msdl-deep", 1, (16,) * 6, (1.0, 2.0, 4.0, 8.0)),
 }
 
 
 def get_structure(name: str | int) -> SGDLStructure | MGDLStructure | MSDLStructure:
-    """The structure named by its equation number in the paper (``"26"``..``"33"``) or ``"msdl"``."""
+    """The structure named by its equation number in the paper (``"26"``..``"33"``), ``"msdl"`` or ``"msdl-deep"``."""
     key = str(name).strip().strip("()")
     if key not in STRUCTURES:
         raise ValueError(f"unknown structure {name!r}; accepted: {', '.join(STRUCTURES)}")

@@ -28,10 +28,12 @@ def test_relu_default_is_unchanged_and_bad_names_fail():
     x = torch.linspace(0, 1, 11)[:, None]
     assert torch.equal(a(x), b(x))
     assert build_grade(get_structure("30"), 2, activation="tanh").act is torch.tanh
-    with pytest.raises(ValueError, match="unknown activation 'swish'; accepted: relu, gelu, softplus, tanh"):
+    with pytest.raises(ValueError, match="unknown activation 'swish'; accepted: relu, gelu, softplus, tanh, srelu"):
         MLP((1, 4, 1), activation="swish")
-    with pytest.raises(ValueError, match="only SGDL and MGDL networks take another activation"):
+    with pytest.raises(ValueError, match="activation 'tanh' is not for MSDL networks; accepted: relu, srelu"):
         build_network(get_structure("msdl"), activation="tanh")
+    with pytest.raises(ValueError, match="activation 'srelu' is for MSDL networks"):
+        build_network(get_structure("26"), activation="srelu")
 
 
 def test_activation_field_keeps_the_keys_of_relu_configs():
@@ -41,8 +43,12 @@ def test_activation_field_keeps_the_keys_of_relu_configs():
     assert tanh.to_dict()["activation"] == "tanh" and tanh.key != relu.key
     assert gd_dynamics.GDConfig.from_dict(tanh.to_dict()) == tanh
     assert gd_dynamics.GDConfig.from_dict(relu.to_dict()) == relu
-    with pytest.raises(ValueError, match="applies to SGDL and MGDL on the synthetic data only"):
+    with pytest.raises(ValueError, match="activation 'tanh' of MSDL belongs to task 'msdl_variants'"):
         gd_dynamics.make_config("msdl", 1, "MSDL", 0.1, "cpu", device="cpu", activation="tanh")
+    with pytest.raises(ValueError, match="unknown activation 'tanh'; accepted: relu, srelu, bspline2"):
+        gd_dynamics.make_config("msdl_variants", 1, "MSDL", 0.1, "cpu", device="cpu", activation="tanh")
+    with pytest.raises(ValueError, match="unknown activation 'srelu'; accepted: relu, gelu"):
+        gd_dynamics.make_config("activation", 1, "SGDL", 0.1, "cpu", device="cpu", activation="srelu")
 
 
 def test_activation_study_configs_and_a_tracked_run(tmp_path):

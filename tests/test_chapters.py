@@ -88,6 +88,7 @@ def test_rerun_line_works_from_the_root(reruns, notebook):
     if not notebook.name.startswith("01_"):             # chapter 1 fits a toy problem live and stores nothing
         task_dirs = {"02": "regression", "03": "denoising", "04": "deblurring", "05": "learning_rate",
                      "06": "eigenvalues", "07": "msdl", "08": "approximation", "09": "lr_bound",
-                     "10": "regression", "11": "activation", "12": "optimizer"}
+                     "10": "regression", "11": "activation", "12": "optimizer",
+                     "13": "msdl_variants"}
         folder = results / task_dirs[notebook.name[:2]]
         assert list(folder.glob("*.json")), f"the rerun wrote no record in {folder}"

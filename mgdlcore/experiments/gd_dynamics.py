@@ -9,7 +9,9 @@ grades one after another with ``epochs`` GD steps *per grade* (:func:`~mgdlcore.
 Tasks: ``"learning_rate"`` (Sec. 5: SGDL and MGDL) and ``"msdl"`` (Sec. 7: MSDL sweeps, and MSDL / MGDL runs
 with the eigenvalues of ``I - eta H`` tracked every ``track_every`` epochs through
 :func:`~mgdlcore.analysis.hessian.eigen_callback`; for MGDL ``H`` is the Hessian of the current grade's loss).
-Beyond the paper: ``"activation"`` (smooth activations against ReLU) and ``"optimizer"`` (the paper's open question
+Beyond the paper: ``"activation"`` (smooth activations against ReLU), ``"msdl_variants"`` (Sec. 7's conjecture:
+MSDL with compactly supported activations, :data:`~mgdlcore.models.COMPACT_ACTIVATIONS`, and the deeper, wider
+structure ``"msdl-deep"``; the paper's MSDL with ReLU at the same epochs as the reference) and ``"optimizer"`` (the paper's open question
 on Adam: Adam, tracked through its iteration matrix ``I - eta P H`` with Adam's preconditioner ``P``, see
 :mod:`~mgdlcore.analysis.preconditioned`; mini-batch SGD, an epoch being one step on ``batch_size`` points, tracked
 through ``I - eta H`` of the full training loss; and plain GD on the same grid of epochs as the reference).
@@ -41,7 +43,7 @@ from ..data.images import MIN_SIDE, ImageError, image_identity, load_identified,
 from ..data.synthetic import KAPPAS, N_TRAIN, check_phases, synthetic_data
 from ..device import resolve_device
 from ..metrics import loss_to_psnr, psnr
-from ..models import ACTIVATIONS, INITS
+from ..models import ACTIVATIONS, COMPACT_ACTIVATIONS, INITS
 from ..paper.values import (SEC4_REGRESSION_EPOCHS, SEC4_REGRESSION_LR, SEC5_AUTHOR_PHASES, SEC5_IMAGE_EPOCHS,
                             SEC5_IMAGES, SEC5_SYNTHETIC_EPOCHS, SEC6_N_EIGEN, SEC6_TRACK_EVERY, SEC7_TRACKED_LR)
 from ..structures import MGDLStructure, MSDLStructure, SGDLStructure, get_structure
@@ -52,7 +54,7 @@ from .runner import Context, Outcome, RecordUnavailable, register, run
 
 METHODS = ("SGDL", "MGDL", "MSDL")
 TASK_METHODS = {"learning_rate": ("SGDL", "MGDL"), "msdl": ("MSDL", "MGDL"), "activation": ("SGDL", "MGDL"),
-                "optimizer": ("SGDL", "MGDL")}
+                "optimizer": ("SGDL", "MGDL"), "msdl_variants": ("MSDL",)}
 OPTIMIZERS = ("gd", "adam", "sgd")   # full-batch GD (2); Adam; mini-batch SGD (task "optimizer")
 # the paper's structures (Appendix D)
 SYNTHETIC_STRUCTURES = {"SGDL": "26", "MGDL": "30", "MSDL": "msdl"}
@@ -68,7 +70,7 @@ class GDConfig(ExperimentConfig):
     """One full-batch GD run at one learning rate. Synthetic fields are None for an image, and the converse."""
 
     KIND = "gd_dynamics"
-    TASKS = ("learning_rate", "msdl", "activation", "optimizer")
+    TASKS = ("learning_rate", "msdl", "activation", "optimizer", "msdl_variants")
 
     task: str = "learning_rate"
     method: str = "MGDL"
@@ -146,9 +148,14 @@ class GDConfig(ExperimentConfig):
         positive_int("loss_every", self.loss_every)
         one_of("init", self.init, INITS)
         one_of("relu_prime_at_zero", self.relu_prime_at_zero, (0, 1))
-        one_of("activation", self.activation, ACTIVATIONS)
-        if self.activation != "relu" and (self.method == "MSDL" or self.image is not None):
-            raise ValueError(f"activation {self.activation!r} applies to SGDL and MGDL on the synthetic data only")
+        if self.method == "MSDL":
+            if self.activation != "relu" and self.task != "msdl_variants":
+                raise ValueError(f"activation {self.activation!r} of MSDL belongs to task 'msdl_variants'")
+            one_of("activation", self.activation, ("relu", *COMPACT_ACTIVATIONS))
+        else:
+            one_of("activation", self.activation, ACTIVATIONS)
+            if self.activation != "relu" and self.image is not None:
+                raise ValueError(f"activation {self.activation!r} applies to SGDL and MGDL on the synthetic data only")
         one_of("optimizer", self.optimizer, OPTIMIZERS)
         if self.optimizer != "gd" and self.task != "optimizer":
             raise ValueError(f"optimizer {self.optimizer!r} belongs to task 'optimizer' (task {self.task!r} runs "
@@ -168,6 +175,8 @@ class GDConfig(ExperimentConfig):
         one_of("eigen_method", self.eigen_method, EIGEN_METHODS)
 
     def subject(self) -> str:
+        if self.task == "msdl_variants":
+            return f"setting{self.setting}-{self.structure}-{self.activation}"
         if self.task == "optimizer":
             base = self.image if self.image is not None else f"setting{self.setting}"
             return f"{base}-{self.optimizer}{self.batch_size or ''}"
@@ -359,6 +368,11 @@ _SYN_LRS = (0.001, 0.003, 0.006, 0.01, 0.03, 0.06, 0.1, 0.3, 0.5)
 # task "optimizer" on eq. (5): (optimizer, learning rate, batch size); GD at 0.1 is the reference (its SGDL spectrum
 # leaves (-1, 1) there), Adam at its usual rate and ten times it, mini-batch SGD at GD's rate on 64 of 1,024 points
 _OPT_RUNS = (("gd", 0.1, None), ("adam", 0.001, None), ("adam", 0.01, None), ("sgd", 0.1, 64))
+# task "msdl_variants": the paper's MSDL and a deeper, wider one, each with ReLU and the compactly supported activations
+# (tracked: dense Hessian for "msdl", 964 parameters; Lanczos for "msdl-deep", 5,636, whose dense Hessian by autodiff
+# takes about a minute per check here)
+_VAR_STRUCTURES = ("msdl", "msdl-deep")
+_VAR_ACTS = ("relu", *COMPACT_ACTIVATIONS)
 PROFILE_SETTINGS = {
     # synthetic: GD epochs per model / grade (paper: 10^6) and learning rates (paper: from [0.001, 0.5]);
     # images: epochs (paper: 10^5), longer side and reduction rule (paper: native size), learning rates
@@ -376,7 +390,11 @@ PROFILE_SETTINGS = {
                   act_lrs=(0.01, 0.1, 0.3, 0.5), act_track_lr=0.1, act_track_every=SEC6_TRACK_EVERY,
                   opt_settings=(1, 2), opt_runs=_OPT_RUNS, opt_epochs=SEC5_SYNTHETIC_EPOCHS,
                   opt_eval_every=1_000, opt_track_every=SEC6_TRACK_EVERY, opt_images=("cameraman",),
-                  opt_image_epochs=SEC4_REGRESSION_EPOCHS, opt_image_size=None, opt_image_track_every=1_000),
+                  opt_image_epochs=SEC4_REGRESSION_EPOCHS, opt_image_size=None, opt_image_track_every=1_000,
+                  var_settings=(1, 2), var_structures=_VAR_STRUCTURES, var_acts=_VAR_ACTS,
+                  var_epochs=SEC5_SYNTHETIC_EPOCHS, var_lrs=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01,
+                                                              0.02, 0.03, 0.05, 0.1),
+                  var_track_every=SEC6_TRACK_EVERY),
     "cpu": dict(settings=(1, 2), synthetic_epochs=10_000, synthetic_lrs=_SYN_LRS,
                 image_epochs=2_000, image_size=64, resample="subsample",
                 image_lrs=(0.001, 0.01, 0.03, 0.1, 0.3, 1.0), images=SEC5_IMAGES,
@@ -384,7 +402,9 @@ PROFILE_SETTINGS = {
                 act_settings=(1,), act_list=ACTIVATIONS, act_epochs=3_000, act_lrs=(0.01, 0.1, 0.3, 0.5),
                 act_track_lr=0.1, act_track_every=1_000,
                 opt_settings=(1, 2), opt_runs=_OPT_RUNS, opt_epochs=3_000, opt_eval_every=50, opt_track_every=250,
-                opt_images=("cameraman",), opt_image_epochs=3_000, opt_image_size=128, opt_image_track_every=1_000),
+                opt_images=("cameraman",), opt_image_epochs=3_000, opt_image_size=128, opt_image_track_every=1_000,
+                var_settings=(1, 2), var_structures=_VAR_STRUCTURES, var_acts=_VAR_ACTS, var_epochs=3_000,
+                var_lrs=(0.001, 0.003, 0.006, 0.01, 0.03, 0.06, 0.1), var_track_every=500),
     "smoke": dict(settings=(1,), synthetic_epochs=60, synthetic_lrs=(0.01, 0.1, 0.5),
                   image_epochs=10, image_size=16, resample="subsample", image_lrs=(0.01, 1.0),
                   images=("resolution_chart",),
@@ -393,7 +413,9 @@ PROFILE_SETTINGS = {
                   act_track_every=40,
                   opt_settings=(1,), opt_runs=(("gd", 0.1, None), ("adam", 0.01, None), ("sgd", 0.1, 64)),
                   opt_epochs=40, opt_eval_every=20, opt_track_every=20, opt_images=(), opt_image_epochs=10,
-                  opt_image_size=16, opt_image_track_every=10),
+                  opt_image_size=16, opt_image_track_every=10,
+                  var_settings=(1,), var_structures=("msdl",), var_acts=("relu", "srelu"), var_epochs=40,
+                  var_lrs=(0.01,), var_track_every=20),
 }
 
 
@@ -444,7 +466,8 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
             images: Sequence[str] | None = None, seed: int = 0, device: str = "auto") -> list[GDConfig]:
     """The runs of ``profile``: synthetic sweeps of Sec. 5 (SGDL, MGDL), then Sec. 7 (MSDL sweeps, and MSDL / MGDL
     at the paper's learning rates with eigenvalues tracked), then smooth activations against ReLU (task
-    ``"activation"``, beyond the paper: a sweep and one tracked run per network and activation), then Adam and
+    ``"activation"``, beyond the paper: a sweep and one tracked run per network and activation), then MSDL variants
+    (task ``"msdl_variants"``, beyond the paper: a sweep and one tracked run per structure and activation), then Adam and
     mini-batch SGD against GD (task ``"optimizer"``, beyond the paper: tracked runs on eq. (5) and Table 1's
     regression with Adam), then the image sweeps of Sec. 5 (Figure 15).
     ``settings`` / ``images`` None: the profile's."""
@@ -471,6 +494,15 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
                     out += [make_config("activation", st, m, lr, profile, **common) for lr in s["act_lrs"]]
                     out.append(make_config("activation", st, m, s["act_track_lr"], profile, tracked=True,
                                            track_every=s["act_track_every"], **common))
+    if "msdl_variants" in tasks:   # beyond the paper: Sec. 7's conjecture (a sweep and one tracked run per variant)
+        for st in (st for st in s["var_settings"] if st in settings):
+            for struct in s["var_structures"]:
+                for act in s["var_acts"]:
+                    common = dict(structure=struct, activation=act, epochs=s["var_epochs"], **kw)
+                    out += [make_config("msdl_variants", st, "MSDL", lr, profile, **common) for lr in s["var_lrs"]]
+                    out.append(make_config("msdl_variants", st, "MSDL", SEC7_TRACKED_LR[(st, "MSDL")], profile,
+                                           tracked=True, track_every=s["var_track_every"],
+                                           eigen_method="lanczos" if struct == "msdl-deep" else "dense", **common))
     if "optimizer" in tasks:    # beyond the paper: Adam (I - eta P H) and mini-batch SGD against GD
         for st in (st for st in s["opt_settings"] if st in settings):
             out += [make_config("optimizer", st, m, lr, profile, tracked=True, optimizer=opt, batch_size=bs,

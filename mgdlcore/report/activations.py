@@ -47,7 +47,7 @@ def spectra_markdown(records: Sequence) -> str:
     for r in tracked:
         m = r.metrics
         rows.append(f"| {r.config['setting']} | {r.config['method']} | {_act(r)} | {r.config['learning_rate']:g} | "
-                    f"{rd.fmt(m.get('eig_min'), '.3f')} | {rd.fmt(m.get('frac_below_minus1'), '.2f')} of "
+                    f"{rd.fmt(m.get('eig_min'), '.3f')} | {rd.count_below(m)} of "
                     f"{m.get('n_checks', 0)} | {rd.fmt(m.get('final_train_loss'), '.3e')} |")
     return "\n".join(rows)
 

@@ -50,6 +50,13 @@ def provenance_line(records: Iterable) -> str:
     return "; ".join(seen) if seen else "no records"
 
 
+def count_below(metrics: dict) -> str:
+    """How many eigenvalue checks had their smallest eigenvalue at or below -1 (``frac_below_minus1`` x
+    ``n_checks``), as text; "–" where the run has none."""
+    frac, n = metrics.get("frac_below_minus1"), metrics.get("n_checks") or 0
+    return "–" if frac is None else str(round(frac * n))
+
+
 def fmt(v, spec: str = ".3g") -> str:
     return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
 

@@ -1,0 +1,142 @@
+"""Tables, figure and findings of Sec. 7's conjecture (task ``"msdl_variants"`` of
+:mod:`mgdlcore.experiments.gd_dynamics`): MSDL with compactly supported activations and a deeper, wider MSDL,
+against the paper's MSDL with ReLU at the same epochs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..models import COMPACT_ACTIVATIONS
+from . import dynamics as rd
+
+ACT_ORDER = ("relu", *COMPACT_ACTIVATIONS)
+STRUCT_ORDER = ("msdl", "msdl-deep")
+BASELINE = ("msdl", "relu")          # the paper's MSDL
+
+
+def variant(r) -> tuple[str, str]:
+    return r.config["structure"], r.config.get("activation", "relu")
+
+
+def variant_label(v: tuple[str, str]) -> str:
+    return f"{'MSDL (paper)' if v[0] == 'msdl' else 'MSDL deep/wide'} {v[1]}"
+
+
+def _key(v: tuple[str, str]) -> tuple[int, int]:
+    return STRUCT_ORDER.index(v[0]), ACT_ORDER.index(v[1])
+
+
+def _sweeps(records: Sequence) -> list:
+    return [r for r in records if not r.config.get("track_every")]
+
+
+def _tracked(records: Sequence) -> list:
+    return [r for r in records if r.config.get("track_every")]
+
+
+def sweep_markdown(records: Sequence) -> str:
+    """Final training loss (``diverged`` where the loss became non-finite) per setting, variant and step size."""
+    sweeps = _sweeps(records)
+    if not sweeps:
+        return "No sweep records."
+    lrs = sorted({r.config["learning_rate"] for r in sweeps})
+    rows = ["| setting | network | activation | " + " | ".join(f"η = {lr:g}" for lr in lrs) + " |",
+            "|" + "---|" * (3 + len(lrs))]
+    groups: dict[tuple, list] = {}
+    for r in sweeps:
+        groups.setdefault((r.config["setting"], *variant(r)), []).append(r)
+    for (setting, struct, act), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], _key(kv[0][1:]))):
+        by_lr = {r.config["learning_rate"]: r for r in recs}
+        cells = ["–" if lr not in by_lr else "diverged" if by_lr[lr].metrics["diverged"]
+                 else f"{by_lr[lr].metrics['final_train_loss']:.2e}" for lr in lrs]
+        rows.append(f"| {setting} | {struct} | {act} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def tracked_markdown(records: Sequence) -> str:
+    """Per tracked run: parameters, the lowest eigenvalue of ``I - eta H``, the share of checks with the smallest at
+    or below -1, the share of kept steps where the loss rose, and the final loss."""
+    tracked = sorted(_tracked(records), key=lambda r: (r.config["setting"], _key(variant(r))))
+    if not tracked:
+        return "No tracked records."
+    rows = ["| setting | network | activation | parameters | η | lowest eigenvalue of I − ηH | checks ≤ −1 | "
+            "loss rises | final training loss |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in tracked:
+        m = r.metrics
+        rows.append(f"| {r.config['setting']} | {r.config['structure']} | {variant(r)[1]} | {m['n_parameters']} | "
+                    f"{r.config['learning_rate']:g} | {rd.fmt(m.get('eig_min'), '.3f')} | "
+                    f"{rd.count_below(m)} of {m.get('n_checks', 0)} | "
+                    f"{rd.fmt(m.get('frac_increases'), '.2f')} | "
+                    f"{'diverged' if m['diverged'] else rd.fmt(m.get('final_train_loss'), '.3e')} |")
+    return "\n".join(rows)
+
+
+def figure(records: Sequence):
+    """Per setting: final loss against the step size (one curve per variant) and the tracked runs' training loss."""
+    settings = sorted({r.config["setting"] for r in records})
+    fig, axes = rd.figure(max(1, len(settings)), 2, width=3.7, height=2.8)
+    for row, setting in zip(axes, settings):
+        mine = [r for r in records if r.config["setting"] == setting]
+        variants = sorted({variant(r) for r in mine}, key=_key)
+        for i, v in enumerate(variants):
+            style = dict(color=f"C{i}", label=variant_label(v))
+            sweep = [r for r in _sweeps(mine) if variant(r) == v]
+            if sweep:
+                rd.plot_sweep(row[0], sweep, marker="o" if v[0] == "msdl" else "s", **style)
+            tracked = [r for r in _tracked(mine) if variant(r) == v]
+            if tracked:
+                rd.plot_losses(row[1], tracked[0], **style)
+        row[0].set_title(f"setting {setting}: final training loss", fontsize=9)
+        lr = next((r.config["learning_rate"] for r in _tracked(mine)), None)
+        row[1].set_title(f"setting {setting}: training loss at η = {lr:g}" if lr else f"setting {setting}", fontsize=9)
+        rd.legend(row[0], fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def findings(records: Sequence) -> list[str]:
+    """Per setting and variant, against the paper's MSDL with ReLU: diverged step sizes, the lowest final loss, and
+    (tracked run) the share of checks with an eigenvalue at or below -1 and of loss rises."""
+    out = []
+    for setting in sorted({r.config["setting"] for r in records}):
+        mine = [r for r in records if r.config["setting"] == setting]
+        parts = []
+        for v in sorted({variant(r) for r in mine}, key=_key):
+            sweep = [r for r in _sweeps(mine) if variant(r) == v]
+            ok = [r for r in sweep if not r.metrics["diverged"]]
+            text = f"{variant_label(v)}: {len(sweep) - len(ok)} of {len(sweep)} step sizes diverged"
+            if ok:
+                best = min(ok, key=lambda r: r.metrics["final_train_loss"])
+                text += f", lowest final loss {best.metrics['final_train_loss']:.2e} at η = {best.config['learning_rate']:g}"
+            tr = [r for r in _tracked(mine) if variant(r) == v]
+            if tr and tr[0].metrics.get("frac_below_minus1") is not None:
+                m = tr[0].metrics
+                text += (f"; tracked at η = {tr[0].config['learning_rate']:g}: smallest eigenvalue ≤ −1 at "
+                         f"{m['frac_below_minus1']:.0%} of checks, loss rose at {rd.fmt(m.get('frac_increases'), '.0%')} "
+                         "of kept steps")
+            parts.append(text)
+        out.append(f"Setting {setting}. " + "; ".join(parts) + ".")
+    return out
+
+
+def more_stable_than_paper(records: Sequence) -> dict[tuple[int, str, str], bool | None]:
+    """Per (setting, structure, activation) other than the paper's MSDL: True where the variant diverged at no more
+    step sizes *and* had a smaller share of checks at or below -1 than the paper's MSDL with ReLU (None where a
+    record is missing)."""
+    out: dict[tuple[int, str, str], bool | None] = {}
+    for setting in sorted({r.config["setting"] for r in records}):
+        mine = [r for r in records if r.config["setting"] == setting]
+        base = _stability(mine, BASELINE)
+        for v in sorted({variant(r) for r in mine} - {BASELINE}, key=_key):
+            s = _stability(mine, v)
+            out[(setting, *v)] = None if s is None or base is None else (s[0] <= base[0] and s[1] < base[1])
+    return out
+
+
+def _stability(records: Sequence, v: tuple[str, str]) -> tuple[int, float] | None:
+    """(diverged step sizes of the sweep, share of checks <= -1 of the tracked run) of variant ``v``."""
+    sweep = [r for r in _sweeps(records) if variant(r) == v]
+    tr = [r for r in _tracked(records) if variant(r) == v]
+    if not sweep or not tr or tr[0].metrics.get("frac_below_minus1") is None:
+        return None
+    return sum(r.metrics["diverged"] for r in sweep), tr[0].metrics["frac_below_minus1"]
