@@ -8,8 +8,9 @@ Cases (network structures of Appendix D; FLOPs counted as in ``_common.step_flop
   256 x 256 Cameraman); ``mgdl32_grade_step``: one Adam step of grade 2 of MGDL (32) on 16,384 cached frozen
   features; ``sgdl29_denoise_step``: one step of SGDL (29) on the penalised ROF objective (Appendix C) on every
   pixel of a 512 x 512 grid (``--quick``: 256 x 256). Achieved GFLOP/s, ratio to ``gemm_peak``.
-* ``synthetic_step_26``: microseconds per full-batch GD epoch (SGD, lr 0.01) of SGDL (26) on the 1,024 points of
-  eq. (5), CPU, one thread.
+* ``synthetic_step_26``, ``synthetic_step_30_grade2`` (+ ``_fused``): microseconds per full-batch GD epoch (lr 0.01) of
+  SGDL (26) and of grade 2 of MGDL (30) on the 1,024 points of eq. (5), CPU, one thread, by autograd and by the
+  fused epoch of ``training.fused`` (ratio fused / autograd).
 * ``synthetic_sweep``: setting 1, SGDL (26) and the grades of MGDL (30) over a learning-rate grid by plain GD, on
   2 CPU processes of one thread each; aggregate GFLOP/s, ratio = value / (2 x ``gemm_peak_1t``).
 * ``graph_*`` (GPU only): SGDL (26) by GD, eager against CUDA graphs (ms per epoch, bitwise equality), and the 14
@@ -56,6 +57,7 @@ from mgdlcore.models import build_grade, build_network
 from mgdlcore.structures import get_structure
 from mgdlcore.training.grades import fit_mgdl, fit_network
 from mgdlcore.training.batched import StackedMLP, train_gd_batched
+from mgdlcore.training.fused import fused_epoch
 from mgdlcore.training.loop import TrainConfig, half_mse, train
 
 HERE = Path(__file__).resolve().parent
@@ -135,18 +137,32 @@ def sgdl29_denoise_step(ctx: Ctx) -> None:
 
 
 def synthetic_step_26(ctx: Ctx) -> None:
-    """One full-batch GD epoch of SGDL (26) [1] -> [32] x 4 -> [1] on the 1,024 points of eq. (5), one thread."""
+    """One full-batch GD epoch on the 1,024 points of eq. (5), one thread: SGDL (26) [1] -> [32] x 4 -> [1] and grade
+    2 of MGDL (30) [32]_F -> [32] -> [1], by autograd and ``torch.optim.SGD`` and by the fused epoch that
+    ``training.train`` runs on the CPU (``training.fused``, bitwise the same); ratio = fused / autograd time."""
     net, d = synthetic_net("26")
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    grade1 = build_grade(get_structure("30"), 1, seed=0, init="he_normal", relu_prime_at_zero=1)
+    with torch.no_grad():
+        out, feats = grade1.forward_with_features(d.x_train)
+    cases = {"26": (net, d.x_train, d.y_train),
+             "30_grade2": (build_grade(get_structure("30"), 2, seed=0, init="he_normal", relu_prime_at_zero=1),
+                           feats, d.y_train - out)}
+    for name, (model, x, y) in cases.items():
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        cfg = TrainConfig(epochs=1, learning_rate=0.01, optimizer="gd")
+        fast, slot = fused_epoch(model, x, y, cfg), torch.empty((), dtype=torch.float64)
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        half_mse(d.y_train, net(d.x_train)).backward()
-        opt.step()
+        def step(model=model, opt=opt, x=x, y=y):
+            opt.zero_grad(set_to_none=True)
+            half_mse(y, model(x)).backward()
+            opt.step()
 
-    with num_threads(1):
-        t = time_it(step, CPU, ctx.seconds, warmup=10)
-    ctx.add("synthetic_step_26", t * 1e6, "us/epoch, N=1024, cpu 1 thread")
+        with num_threads(1):
+            t = time_it(step, CPU, ctx.seconds, warmup=10)
+            tf = time_it(lambda fast=fast, slot=slot: fast(slot), CPU, ctx.seconds, warmup=10)
+        ctx.add(f"synthetic_step_{name}", t * 1e6, "us/epoch, N=1024, cpu 1 thread, autograd")
+        ctx.add(f"synthetic_step_{name}_fused", tf * 1e6, "us/epoch, N=1024, cpu 1 thread, fused",
+                f"synthetic_step_{name}")
 
 
 def _sweep_init() -> None:

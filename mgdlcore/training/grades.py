@@ -17,6 +17,7 @@ from torch import Tensor
 from ..models import MLP, MultiGradeModel, build_grade, build_network
 from ..structures import MGDLStructure, MSDLStructure, SGDLStructure
 from ..training.loop import Callback, History, TrainConfig, half_mse, train
+from ..training.fused import fused_epoch
 from ..training.minibatch import MiniBatches
 
 Sets = Mapping[str, tuple[Tensor, Tensor]]
@@ -43,7 +44,8 @@ def _train_on(net: torch.nn.Module, x: Tensor, y: Tensor, config: TrainConfig, c
               batch_size: int | None, seed: int) -> History:
     """``train`` on the loss (1) of ``net`` at ``(x, y)``: full batch, or mini-batches of ``batch_size`` points."""
     if batch_size is None:
-        return train(lambda: half_mse(y, net(x)), list(net.parameters()), config, callbacks=callbacks)
+        return train(lambda: half_mse(y, net(x)), list(net.parameters()), config, callbacks=callbacks,
+                     fast_epoch=fused_epoch(net, x, y, config))
     batches = MiniBatches(x.shape[0], batch_size, seed)
 
     def loss() -> Tensor:
