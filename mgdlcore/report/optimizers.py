@@ -113,8 +113,10 @@ def findings(records: Sequence) -> list[str]:
             if not mine:
                 continue
             after = [r for r in mine if all(v > -1 for v in _smallest(r)[1:])]
+            later = [v for r in mine for v in _smallest(r)[1:]]
             part = (f"{method}: smallest eigenvalue above −1 at every check after the first in {len(after)} of "
-                    f"{len(mine)} runs (lowest " + ", ".join(f"{r.metrics['eig_min']:.2f}" for r in mine) + ")")
+                    f"{len(mine)} runs (lowest " + ", ".join(f"{r.metrics['eig_min']:.2f}" for r in mine)
+                    + (f"; median over the checks after the first {np.median(later):.2f}" if later else "") + ")")
             if opt == "adam":
                 inside = [r for r in mine if all(v > ADAM_BOUND for v in _smallest(r))]
                 part += f"; above Adam's bound {ADAM_BOUND:g} at every check in {len(inside)} of {len(mine)}"
