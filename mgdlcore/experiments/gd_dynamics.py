@@ -412,10 +412,10 @@ PROFILE_SETTINGS = {
                   act_settings=(1,), act_list=("relu", "tanh"), act_epochs=40, act_lrs=(0.1,), act_track_lr=0.1,
                   act_track_every=40,
                   opt_settings=(1,), opt_runs=(("gd", 0.1, None), ("adam", 0.01, None), ("sgd", 0.1, 64)),
-                  opt_epochs=40, opt_eval_every=20, opt_track_every=20, opt_images=(), opt_image_epochs=10,
+                  opt_epochs=40, opt_eval_every=20, opt_track_every=40, opt_images=(), opt_image_epochs=10,
                   opt_image_size=16, opt_image_track_every=10,
                   var_settings=(1,), var_structures=("msdl",), var_acts=("relu", "srelu"), var_epochs=40,
-                  var_lrs=(0.01,), var_track_every=20),
+                  var_lrs=(0.01,), var_track_every=40),
 }
 
 
