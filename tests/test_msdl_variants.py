@@ -85,3 +85,38 @@ def test_more_stable_needs_both_measures():
     no_track = [_rec(1, "msdl", "bspline2", 0.01)]
     out = more_stable_than_paper(base + better + fewer_div_only + no_track)
     assert out == {(1, "msdl", "srelu"): True, (1, "msdl", "bspline2"): None, (1, "msdl-deep", "relu"): False}
+
+
+def _claim_records(profile, deep_frac, deep_diverged, base_frac=0.5, base_diverged=1):
+    """Sweeps of 3 step sizes and one tracked run per variant of setting 1, as record dicts."""
+    out = []
+
+    def add(structure, activation, frac, n_div):
+        cfg = dict(task="msdl_variants", method="MSDL", setting=1, structure=structure, seed=0)
+        if activation != "relu":
+            cfg["activation"] = activation
+        for i, lr in enumerate((0.001, 0.01, 0.1)):
+            out.append(dict(key=f"{structure}{activation}{lr}", profile=profile, provenance={},
+                            config={**cfg, "learning_rate": lr}, metrics={"diverged": i < n_div}))
+        out.append(dict(key=f"{structure}{activation}t", profile=profile, provenance={},
+                        config={**cfg, "learning_rate": 0.004, "track_every": 500},
+                        metrics={"diverged": False, "frac_below_minus1": frac}))
+
+    add("msdl", "relu", base_frac, base_diverged)
+    add("msdl", "srelu", 0.0, 0)                       # the paper's network with sReLU: not what the claim reads
+    for act in ("srelu", "bspline2"):
+        add("msdl-deep", act, deep_frac[act], deep_diverged[act])
+    return out
+
+
+def test_the_conjecture_claim_reads_the_deep_variants():
+    from mgdlcore.paper import claims as C
+    c = C.claim("S7.setting1.conjecture")
+    yes = _claim_records("cpu", {"srelu": 0.6, "bspline2": 0.1}, {"srelu": 0, "bspline2": 1})
+    v = c.evaluate(records=yes, profile="cpu")
+    assert v.status == "holds" and "bspline2: 1 of 3 diverged, 0.10" in v.evidence
+    no = _claim_records("cpu", {"srelu": 0.6, "bspline2": 0.1}, {"srelu": 0, "bspline2": 2})
+    assert c.evaluate(records=no, profile="cpu").status == "fails"
+    assert c.evaluate(records=yes, profile="paper").status == "undecided"
+    missing = [r for r in yes if r["config"].get("activation") != "bspline2"]
+    assert c.evaluate(records=missing, profile="cpu").status == "undecided"

@@ -7,12 +7,13 @@
 from __future__ import annotations
 
 from .base import INDICATIONS, PAPER_PROFILE, VERDICTS, Claim, Finding, Query, Undecided, Verdict, subject_of
-from .eigen import eigen_claims, msdl_claims
+from .eigen import eigen_claims, msdl_claims, msdl_conjecture_claims
 from .learning_rate import learning_rate_claims
 from .render import render_claims, render_markdown, render_readings, select, summary, verdicts
 from .tables import table_claims
 
-CLAIMS: list[Claim] = table_claims() + learning_rate_claims() + eigen_claims() + msdl_claims()
+CLAIMS: list[Claim] = (table_claims() + learning_rate_claims() + eigen_claims() + msdl_claims()
+                       + msdl_conjecture_claims())
 _BY_ID = {c.id: c for c in CLAIMS}
 if len(_BY_ID) != len(CLAIMS):
     raise RuntimeError("duplicate claim ids")

@@ -17,6 +17,8 @@ from .learning_rate import _below
 
 EIG_TASKS = ("eigenvalues",)
 MSDL_TASKS = ("msdl", "eigenvalues", "learning_rate")
+VARIANT_TASKS = ("msdl_variants",)                   # Sec. 7's conjecture, run beyond the paper
+COMPACT = ("srelu", "bspline2")                      # models.COMPACT_ACTIVATIONS
 NEAR = SEC6_AUTHORS_STOP_BELOW    # our reading of "near -1": the bound of the authors' own MGDL stop rule
 LOWER = SEC6_STABLE_INTERVAL[0]
 
@@ -187,3 +189,44 @@ def msdl_claims() -> list[Claim]:
                          reading="on the common learning-rate grid, MSDL reaches the Sec. 5 loss threshold at fewer "
                                  "learning rates than MGDL", values=("SEC5_THRESHOLDS",)))
     return out
+
+
+def _variant_query(setting: int, structure: str, activation: str | None) -> Query:
+    """The sweep and tracked run of one MSDL variant (``activation`` None: ReLU, which configs omit)."""
+    where = (("structure", structure),) + ((("activation", activation),) if activation else ())
+    return Query(VARIANT_TASKS, subject=f"setting{setting}", method="MSDL", where=where,
+                 where_if_present=(() if activation else (("activation", "relu"),)), needs=("diverged",))
+
+
+def _stability(records, what: str) -> tuple[int, int, float]:
+    """(diverged step sizes, step sizes, share of eigenvalue checks <= -1 of the tracked run) of one variant."""
+    sweep = [r for r in records if not r.config.get("track_every")]
+    tracked = [r for r in records if r.config.get("track_every")]
+    if len(sweep) < 2:
+        raise Undecided(f"fewer than two step sizes of {what}")
+    return (sum(bool(r.diverged) for r in sweep), len(sweep),
+            metric(one(tracked, f"the tracked run of {what}"), "frac_below_minus1"))
+
+
+def _conjecture(sel):
+    d0, n0, f0 = _stability(sel["paper"], "the paper's MSDL")
+    parts, better = [f"paper's MSDL (ReLU): {d0} of {n0} step sizes diverged, {f0:.2f} of checks <= -1"], False
+    for act in COMPACT:
+        d, n, f = _stability(sel[act], f"the deeper, wider MSDL with {act}")
+        better |= d <= d0 and f < f0
+        parts.append(f"deeper, wider MSDL with {act}: {d} of {n} diverged, {f:.2f} of checks <= -1")
+    return Finding(better, "; ".join(parts))
+
+
+def msdl_conjecture_claims() -> list[Claim]:
+    """Sec. 7's closing conjecture, tested by the task ``msdl_variants`` (chapter 13)."""
+    return [Claim(f"S7.setting{setting}.conjecture", "Sec. 7, conclusion",
+                  f"Setting {setting}: improved stability for MSDL may be possible with compactly supported "
+                  "activations and deeper, wider networks",
+                  {"paper": _variant_query(setting, "msdl", None),
+                   **{act: _variant_query(setting, "msdl-deep", act) for act in COMPACT}}, _conjecture,
+                  reading="with at least one compactly supported activation (sReLU or the quadratic B-spline), the "
+                          "deeper, wider MSDL ([16] x 6 per scale) diverges at no more step sizes of the same sweep "
+                          "and has a smaller share of eigenvalue checks <= -1 at the paper's MSDL step size than "
+                          "the paper's MSDL with ReLU, both run at the same epochs", values=("SEC7_TRACKED_LR",))
+            for setting in (1, 2)]
