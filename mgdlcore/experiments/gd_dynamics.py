@@ -10,7 +10,7 @@ Tasks: ``"learning_rate"`` (Sec. 5: SGDL and MGDL) and ``"msdl"`` (Sec. 7: MSDL 
 with the eigenvalues of ``I - eta H`` tracked every ``track_every`` epochs through
 :func:`~mgdlcore.analysis.hessian.eigen_callback`; for MGDL ``H`` is the Hessian of the current grade's loss).
 Beyond the paper: ``"activation"`` (smooth activations against ReLU), ``"msdl_variants"`` (Sec. 7's conjecture:
-MSDL with compactly supported activations, :data:`~mgdlcore.models.COMPACT_ACTIVATIONS`, and the deeper, wider
+MSDL with compactly supported activations, ``mgdlcore.models.COMPACT_ACTIVATIONS``, and the deeper, wider
 structure ``"msdl-deep"``; the paper's MSDL with ReLU at the same epochs as the reference) and ``"optimizer"`` (the paper's open question
 on Adam: Adam, tracked through its iteration matrix ``I - eta P H`` with Adam's preconditioner ``P``, see
 :mod:`~mgdlcore.analysis.preconditioned`; mini-batch SGD, an epoch being one step on ``batch_size`` points, tracked
