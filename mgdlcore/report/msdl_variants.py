@@ -40,7 +40,7 @@ def sweep_markdown(records: Sequence) -> str:
     if not sweeps:
         return "No sweep records."
     lrs = sorted({r.config["learning_rate"] for r in sweeps})
-    rows = ["| setting | network | activation | " + " | ".join(f"η = {lr:g}" for lr in lrs) + " |",
+    rows = ["| setting | network | act. | " + " | ".join(f"η {lr:g}" for lr in lrs) + " |",
             "|" + "---|" * (3 + len(lrs))]
     groups: dict[tuple, list] = {}
     for r in sweeps:
@@ -48,7 +48,7 @@ def sweep_markdown(records: Sequence) -> str:
     for (setting, struct, act), recs in sorted(groups.items(), key=lambda kv: (kv[0][0], _key(kv[0][1:]))):
         by_lr = {r.config["learning_rate"]: r for r in recs}
         cells = ["–" if lr not in by_lr else "diverged" if by_lr[lr].metrics["diverged"]
-                 else f"{by_lr[lr].metrics['final_train_loss']:.2e}" for lr in lrs]
+                 else f"{by_lr[lr].metrics['final_train_loss']:.3g}" for lr in lrs]
         rows.append(f"| {setting} | {struct} | {act} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
