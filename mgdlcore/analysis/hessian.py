@@ -305,6 +305,16 @@ def iteration_eigenvalues(H: Tensor | np.ndarray, lr: float, k: int = 10, *,
         n_le_minus1=int(np.sum(a <= -1.0)), n_near_minus1=int(np.sum(a <= -0.95)), n=n)
 
 
+def _eigsh(hvp: Callable[[np.ndarray], np.ndarray], n: int, k: int, which: str, *, tol: float,
+           maxiter: int | None, ncv: int, seed: int) -> np.ndarray:
+    """``scipy.sparse.linalg.eigsh`` of the operator ``v -> hvp(v)`` from a seeded start vector (eigenvalues only)."""
+    op = scipy.sparse.linalg.LinearOperator((n, n), matvec=lambda v: hvp(np.ravel(v)),
+                                            matmat=lambda m: hvp(np.asarray(m)), dtype=np.float64)
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    return scipy.sparse.linalg.eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, ncv=ncv, v0=v0,
+                                     return_eigenvectors=False)
+
+
 def extreme_eigenvalues(hvp: Callable[[np.ndarray], np.ndarray], n: int, k: int, which: str = "LA", *,
                         tol: float = 1e-6, maxiter: int | None = None, ncv: int | None = None,
                         seed: int = 0) -> np.ndarray:
@@ -318,13 +328,9 @@ def extreme_eigenvalues(hvp: Callable[[np.ndarray], np.ndarray], n: int, k: int,
         raise ValueError(f"which must be 'LA' or 'SA', got {which!r}")
     if not 0 < k < n:
         raise ValueError(f"need 0 < k < n, got k={k}, n={n}")
-    op = scipy.sparse.linalg.LinearOperator((n, n), matvec=lambda v: hvp(np.ravel(v)),
-                                            matmat=lambda m: hvp(np.asarray(m)), dtype=np.float64)
-    v0 = np.random.default_rng(seed).standard_normal(n)
     ncv = ncv if ncv is not None else min(n, max(2 * k + 1, 20))
     try:
-        vals = scipy.sparse.linalg.eigsh(op, k=k, which=which, tol=tol, maxiter=maxiter, ncv=ncv, v0=v0,
-                                         return_eigenvectors=False)
+        vals = _eigsh(hvp, n, k, which, tol=tol, maxiter=maxiter, ncv=ncv, seed=seed)
     except scipy.sparse.linalg.ArpackNoConvergence as err:   # keep the converged ones, NaN for the rest
         vals = np.concatenate([np.asarray(err.eigenvalues, dtype=np.float64), np.full(k - len(err.eigenvalues), np.nan)])
     except scipy.sparse.linalg.ArpackError:                 # e.g. a Krylov breakdown on a low-rank Hessian
@@ -344,13 +350,9 @@ def both_ends(hvp: Callable[[np.ndarray], np.ndarray], n: int, k: int, *, tol: f
     """
     if not 0 < 2 * k < n:
         raise ValueError(f"need 0 < 2k < n, got k={k}, n={n}")
-    op = scipy.sparse.linalg.LinearOperator((n, n), matvec=lambda v: hvp(np.ravel(v)),
-                                            matmat=lambda m: hvp(np.asarray(m)), dtype=np.float64)
-    v0 = np.random.default_rng(seed).standard_normal(n)
     ncv = ncv if ncv is not None else min(n, max(4 * k + 1, 40))
     try:
-        vals = np.sort(scipy.sparse.linalg.eigsh(op, k=2 * k, which="BE", tol=tol, maxiter=maxiter, ncv=ncv, v0=v0,
-                                                 return_eigenvectors=False))
+        vals = np.sort(_eigsh(hvp, n, 2 * k, "BE", tol=tol, maxiter=maxiter, ncv=ncv, seed=seed))
         return vals[:k], vals[k:]
     except (scipy.sparse.linalg.ArpackNoConvergence, scipy.sparse.linalg.ArpackError):
         kw = dict(tol=tol, maxiter=maxiter, seed=seed)
