@@ -61,14 +61,26 @@ def test_cost_model_counts_flops_and_recovers_a_known_machine():
     assert cost.work(mgdl).epochs == 40                                  # four grades of (30)
     interp = regression.make_config("cameraman", "bicubic", "smoke")
     assert cost.work(interp) == cost.Work(0.0, 0)
-    rate, overhead = 2e10, 3e-4                                         # a made-up machine
-    recs = [SimpleNamespace(config=c.to_dict(), diverged=False,
-                            provenance={"seconds": cost.DeviceModel(rate, overhead, "").seconds(cost.work(c))})
-            for c in (sgdl, mgdl, gd_dynamics.make_config("learning_rate", 2, "SGDL", 0.1, "smoke", device="cpu",
-                                                          epochs=5000))]
+    rate, overhead, setup = 2e10, 4e-4, 3.0                             # a made-up machine
+    machine = cost.DeviceModel(rate, overhead, setup, "")
+    runs = [sgdl, mgdl, *(gd_dynamics.make_config("learning_rate", 2, m, 0.1, "smoke", device="cpu", epochs=n)
+                          for m, n in (("SGDL", 5000), ("MGDL", 20000), ("SGDL", 300000)))]
+    recs = [SimpleNamespace(config=c.to_dict(), diverged=False, provenance={"seconds": machine.seconds(cost.work(c))})
+            for c in runs]
     model = cost.fit(recs)
-    assert abs(model["cpu"].rate / rate - 1) < 1e-3 and abs(model["cpu"].overhead / overhead - 1) < 1e-3
+    for got, want in ((model["cpu"].rate, rate), (model["cpu"].overhead, overhead), (model["cpu"].setup, setup)):
+        assert abs(got / want - 1) < 1e-3
     assert model["cuda"].source == "benchmark defaults"                # no GPU records: the benchmark's figures
+    # an adopted record keeps the seconds its older code took: it does not calibrate the model
+    slow = [SimpleNamespace(config=r.config, diverged=False,
+                            provenance={"seconds": 10 * r.provenance["seconds"], "adopted": {"commit": "x"}})
+            for r in recs]
+    refit = cost.fit(recs + slow)
+    assert refit["cpu"] == model["cpu"] and cost.fit(slow)["cpu"].source == "benchmark defaults"
+    # a machine far from the benchmark's figures: the fit stays within FIT_RANGE of them
+    odd = [SimpleNamespace(config=r.config, diverged=False, provenance={"seconds": 1e-3 * r.provenance["seconds"]})
+           for r in recs]
+    assert cost.fit(odd)["cpu"].rate <= 100 * cost.BENCHMARK_DEFAULTS["cpu"][0]
 
 
 def test_plan_gives_cpu_and_gpu_estimates_and_runs_go_cheapest_first(tmp_path, capsys):

@@ -151,3 +151,39 @@ def test_killed_campaign_run_resumes_with_the_same_record(tmp_path):
     assert resumed.metrics == {**fresh.metrics}
     assert [g["loss"] for g in resumed.series["grades"]] == [g["loss"] for g in fresh.series["grades"]]
     assert not list((killed / CHECKPOINTS).iterdir())
+    # the record's seconds count the killed segment up to its last checkpoint, not the last segment alone
+    assert resumed.provenance["segments"] == 2 and "seconds_complete" not in resumed.provenance
+    assert "segments" not in fresh.provenance
+
+
+def test_segments_count_earlier_time_up_to_the_last_checkpoint(tmp_path):
+    from mgdlcore.experiments import segments
+
+    folder = tmp_path / "run"
+    first = segments.begin(folder, now=1000.0)
+    assert first == segments.Segments(0.0, 1, True) and segments.provenance_fields(first) == {}
+    save = folder / "train-000.pt"
+    save.write_bytes(b"x")
+    os.utime(save, (1100.0, 1100.0))                 # last checkpoint 100 s after the start; killed later
+    (folder / "train-000.pt.unreadable").write_bytes(b"x")
+    os.utime(folder / "train-000.pt.unreadable", (5000.0, 5000.0))   # not a checkpoint: not counted
+    second = segments.begin(folder, now=2000.0)
+    assert second == segments.Segments(100.0, 2, True)
+    os.utime(save, (2030.0, 2030.0))
+    assert segments.begin(folder, now=3000.0) == segments.Segments(130.0, 3, True)
+    # checkpoints from a start that left no segments file: the earlier time is unknown, and the record says so
+    orphan = tmp_path / "orphan"
+    orphan.mkdir()
+    (orphan / "train-000.pt").write_bytes(b"x")
+    seg = segments.begin(orphan, now=10.0)
+    assert not seg.complete and segments.provenance_fields(seg) == {"seconds_complete": False}
+
+
+def test_record_seconds_include_earlier_segments(tmp_path, monkeypatch):
+    from mgdlcore.experiments import gd_dynamics, runner, segments
+
+    monkeypatch.setattr(segments, "begin", lambda folder: segments.Segments(1000.0, 3, False))
+    config = gd_dynamics.make_config("learning_rate", 1, "SGDL", 0.01, "smoke", device="cpu", epochs=5)
+    rec = runner.run(config, results_dir=tmp_path, profile="smoke", progress=False)
+    assert 1000.0 <= rec.provenance["seconds"] < 1100.0
+    assert rec.provenance["segments"] == 3 and rec.provenance["seconds_complete"] is False

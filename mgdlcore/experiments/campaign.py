@@ -71,7 +71,8 @@ def print_plan(todo: list, results_dir: Path) -> None:
     subtotals and the total."""
     models, est = estimates(todo, results_dir)
     for device, m in models.items():
-        print(f"# cost model {device}: {m.rate / 1e9:.1f} GFLOP/s + {m.overhead * 1e6:.0f} us/epoch ({m.source})")
+        print(f"# cost model {device}: {m.setup:.1f} s + {m.rate / 1e9:.1f} GFLOP/s + {m.overhead * 1e6:.0f} us/epoch "
+              f"({m.source})")
     tasks: dict[str, list[float]] = {}
     for (config, why), (cpu, gpu) in zip(todo, est):
         print(f"  {config.long_label()}  [{why}]  ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")

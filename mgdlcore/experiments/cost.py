@@ -1,15 +1,18 @@
-"""How long a run will take: FLOPs of its training steps and a per-epoch overhead, fitted per device to records.
+"""How long a run will take: FLOPs of its training steps, a per-epoch overhead and a per-run setup, fitted per
+device to records.
 
 A config's work is ``flops`` (forward and backward passes of the linear layers over all its epochs, counted as in
 ``benchmarks/_common.step_flops``: ``6 N sum(fan_in * fan_out)`` per step, the first layer without an input
 gradient is not discounted) and ``epochs`` (every SGDL model's and MGDL grade's epochs). Its time on a device is
-``flops / rate + epochs * overhead``: the rate says how fast the arithmetic runs, the overhead what every step
-costs beyond it (kernel launches, Python, small tensors). Both are fitted by least squares on the log of the times to the
-records made on that device type (the measured seconds of every trained record that ran to its end and tracked
-no eigenvalues), so the model is calibrated by
-the machines that made the records; with fewer than ``MIN_RECORDS`` records of a device type, the figures of
-the last benchmark on it are used (``BENCHMARK_DEFAULTS``). Eigenvalue computations and evaluations are not
-counted, so runs that track eigenvalues are underestimated.
+``setup + flops / rate + epochs * overhead``: the setup is what a run costs before its first step (data, warm-up,
+compilation), the rate says how fast the arithmetic runs, the overhead what every step costs beyond it (kernel
+launches, Python, small tensors). The three are fitted by bounded least squares on the log of the times to the
+records made on that device type: the measured seconds of every trained record that ran to its end, tracked no
+eigenvalues and was made by the code it is stamped with (an adopted record keeps the time its older code took).
+So the model is calibrated by the machines that made the records; with fewer than ``MIN_RECORDS`` such records of
+a device type, the figures of the last benchmark on it are used (``BENCHMARK_DEFAULTS``), and the fit may move
+each figure at most ``FIT_RANGE`` times away from them. Eigenvalue computations and evaluations are not counted,
+so runs that track eigenvalues are underestimated.
 """
 
 from __future__ import annotations
@@ -22,11 +25,15 @@ import numpy as np
 
 from ..structures import MGDLStructure, MSDLStructure, SGDLStructure, get_structure
 
-MIN_RECORDS = 3
+MIN_RECORDS = 4
+FIT_RANGE = 30.0
 SYNTHETIC_POINTS = 1024
-# from benchmarks/README.md: one thread of this project's 2-core CPU (sgdl28_step, synthetic_step_26) and one H100
-# (gpu_check.sh: sgdl28_step 4.0 TFLOP/s at 2.8 ms per step, synthetic_sweep_serial 2.1 ms per epoch per run)
-BENCHMARK_DEFAULTS = {"cpu": (29e9, 1.5e-3), "cuda": (4.0e12, 2.0e-3)}
+# from benchmarks/README.md: one thread of this project's 2-core CPU (benchmarks/measured/cpu-2026-11-26-fused-lanczos:
+# fused (26) epoch 1,070 us for 19.3 MFLOP, fused (30) grade-2 epoch 404 us for 6.5 MFLOP; the larger image steps
+# run faster per FLOP, so the rate is a compromise) and one H100 (gpu_check.sh: sgdl28_step 4.0 TFLOP/s at 2.8 ms
+# per step, synthetic_sweep_serial 2.1 ms per epoch per run)
+# (rate FLOP/s, overhead s per epoch, setup s per run); setup: this CPU ~1 s, a GPU's first run ~20 s
+BENCHMARK_DEFAULTS = {"cpu": (26e9, 3.0e-4, 1.0), "cuda": (4.0e12, 2.0e-3, 20.0)}
 
 
 @dataclass(frozen=True)
@@ -37,14 +44,17 @@ class Work:
 
 @dataclass(frozen=True)
 class DeviceModel:
-    """``seconds = flops / rate + epochs * overhead`` on one device type, and where its figures come from."""
+    """``seconds = setup + flops / rate + epochs * overhead`` on one device type, and where its figures come from."""
 
     rate: float          # FLOP/s
     overhead: float      # seconds per epoch
+    setup: float         # seconds per run
     source: str
 
     def seconds(self, work: Work) -> float:
-        return work.flops / self.rate + work.epochs * self.overhead
+        if not work.epochs:
+            return 0.0
+        return self.setup + work.flops / self.rate + work.epochs * self.overhead
 
 
 def _layer_sum(widths) -> int:
@@ -114,6 +124,8 @@ def fit(records) -> dict[str, DeviceModel]:
             continue                            # nothing trained, or stopped early: not a full run's time
         if rec.config["task"] == "eigenvalues" or rec.config.get("track_every"):
             continue                            # eigenvalue computations dominate: not training time
+        if rec.provenance.get("adopted") or rec.provenance.get("seconds_complete") is False:
+            continue                            # seconds taken by older code, or of the last segments only
         try:
             w = work(config_from_dict(rec.config))
         except (ValueError, TypeError):
@@ -121,17 +133,20 @@ def fit(records) -> dict[str, DeviceModel]:
         if w.epochs:
             rows.setdefault(rec.config.get("device", "cpu"), []).append((w.flops, w.epochs, float(seconds)))
     out = {}
-    for device, (rate, overhead) in BENCHMARK_DEFAULTS.items():
+    for device, defaults in BENCHMARK_DEFAULTS.items():
         data = rows.get(device, [])
-        if len(data) >= MIN_RECORDS:
-            f, e, t = (np.array(col, dtype=float) for col in zip(*data))
-
-            def residual(theta, f=f, e=e, t=t):   # log(predicted) - log(measured): a relative error either way
-                return np.log(np.exp(theta[0]) * f + np.exp(theta[1]) * e) - np.log(t)
-
-            sol = least_squares(residual, x0=np.log([1.0 / rate, overhead]))
-            out[device] = DeviceModel(float(np.exp(-sol.x[0])), float(np.exp(sol.x[1])),
-                                      f"fitted to {len(data)} {device} records")
+        if len(data) < MIN_RECORDS:
+            out[device] = DeviceModel(*defaults, "benchmark defaults")
             continue
-        out[device] = DeviceModel(rate, overhead, "benchmark defaults")
+        f, e, t = (np.array(col, dtype=float) for col in zip(*data))
+        # parameters: log(1 / rate), log(overhead), log(setup), each within FIT_RANGE of the benchmark's figure
+        x0 = np.log([1.0 / defaults[0], defaults[1], defaults[2]])
+        span = math.log(FIT_RANGE)
+
+        def residual(theta, f=f, e=e, t=t):   # log(predicted) - log(measured): a relative error either way
+            return np.log(np.exp(theta[2]) + np.exp(theta[0]) * f + np.exp(theta[1]) * e) - np.log(t)
+
+        sol = least_squares(residual, x0=x0, bounds=(x0 - span, x0 + span))
+        out[device] = DeviceModel(float(np.exp(-sol.x[0])), float(np.exp(sol.x[1])), float(np.exp(sol.x[2])),
+                                  f"fitted to {len(data)} {device} records")
     return out

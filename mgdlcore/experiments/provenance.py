@@ -172,8 +172,9 @@ def changed_modules(recorded: dict[str, str] | None, current: dict[str, str]) ->
     return sorted(m for m in set(recorded) | set(current) if recorded.get(m) != current.get(m))
 
 
-def provenance(device: torch.device, *, seconds: float, code: dict[str, str]) -> dict:
-    """The ``provenance`` block of a record."""
+def provenance(device: torch.device, *, seconds: float, code: dict[str, str], extra: dict | None = None) -> dict:
+    """The ``provenance`` block of a record (``extra``: fields added after ``seconds``, e.g. the segments of a
+    resumed run)."""
     commit, dirty = git_state()
     return {
         "commit": commit,
@@ -185,5 +186,6 @@ def provenance(device: torch.device, *, seconds: float, code: dict[str, str]) ->
         "python": platform.python_version(),
         "threads": torch.get_num_threads(),
         "seconds": round(float(seconds), 3),
+        **(extra or {}),
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -34,6 +34,7 @@ from ..device import resolve_device
 from ..training.checkpoint import checkpointing
 from .config import ExperimentConfig
 from .profiles import KIND_MODULES
+from . import segments
 from .provenance import changed_modules, code_fingerprint, provenance
 from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
 
@@ -261,20 +262,22 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
     ctx = Context(device=device, progress=progress)
     code = current_code(config.task)
 
-    def compute() -> Record:
+    def compute(seg: segments.Segments) -> Record:
         t0 = time.perf_counter()
         out = kind.compute(config, ctx)
-        seconds = time.perf_counter() - t0
+        seconds = seg.before + time.perf_counter() - t0
         arrays = {k: v for k, v in out.arrays.items() if np.size(v) <= MAX_ARRAY_SIZE}
-        return make_record(config, metrics=out.metrics, series=out.series, arrays=list(arrays),
-                           provenance=provenance(device, seconds=seconds, code=code), profile=profile), arrays
+        prov = provenance(device, seconds=seconds, code=code, extra=segments.provenance_fields(seg))
+        return make_record(config, metrics=out.metrics, series=out.series, arrays=list(arrays), provenance=prov,
+                           profile=profile), arrays
 
     if results_dir is None:
-        return compute()[0]
+        return compute(segments.Segments(0.0, 1, True))[0]
     folder = checkpoint_folder(results_dir, config, code)
     with _lock(record_path(results_dir, config)):
+        seg = segments.begin(folder)   # a resumed run's seconds count its earlier segments
         with checkpointing(folder):
-            rec, arrays = compute()
+            rec, arrays = compute(seg)
         out = write_record(results_dir, config, rec, arrays)
         shutil.rmtree(folder, ignore_errors=True)
         return out

@@ -1,0 +1,67 @@
+"""Wall time of a run that was interrupted and resumed from its checkpoints.
+
+A run's checkpoint folder (see :func:`mgdlcore.experiments.runner.checkpoint_folder`) holds ``segments.json``:
+how many times the run has started, when the current start was, and the seconds that earlier starts spent up to
+their last checkpoint (what they did after it was lost and is redone, so it is not counted). The record's
+``provenance.seconds`` is then the time of every segment that built it, not of the last one alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+FILE = "segments.json"
+SAVES = "train-*.pt"   # the checkpoint files of :mod:`mgdlcore.training.checkpoint`
+
+
+@dataclass(frozen=True)
+class Segments:
+    """The earlier segments of a run: their seconds up to their last checkpoint, how many starts so far (this one
+    included), and whether the count is complete (False when checkpoints exist from a start that left no file)."""
+
+    before: float
+    count: int
+    complete: bool
+
+
+def _read(folder: Path) -> dict | None:
+    try:
+        data = json.loads((folder / FILE).read_text())
+        return {"before": float(data["before"]), "count": int(data["count"]), "complete": bool(data["complete"]),
+                "started": float(data["started"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None   # none yet, or unreadable: the earlier time is unknown
+
+
+def begin(folder: str | os.PathLike, now: float | None = None) -> Segments:
+    """Start a segment of the run checkpointed in ``folder``: account for the earlier ones and write the file."""
+    folder = Path(folder)
+    now = time.time() if now is None else now
+    saves = [p.stat().st_mtime for p in folder.glob(SAVES)] if folder.is_dir() else []
+    prev = _read(folder)
+    if prev is None:
+        seg = Segments(0.0, 1, complete=not saves)
+    else:
+        last = max(saves, default=prev["started"])
+        seg = Segments(prev["before"] + max(0.0, last - prev["started"]), prev["count"] + 1, prev["complete"])
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=FILE, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"before": seg.before, "count": seg.count, "complete": seg.complete, "started": now}, fh)
+    os.replace(tmp, folder / FILE)
+    return seg
+
+
+def provenance_fields(seg: Segments) -> dict:
+    """What a record says about its segments: nothing for a run done in one go."""
+    out = {}
+    if seg.count > 1:
+        out["segments"] = seg.count
+    if not seg.complete:
+        out["seconds_complete"] = False   # an earlier start left checkpoints but no segments file
+    return out
