@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from mgdlcore.experiments import gd_dynamics
 from mgdlcore.experiments.config import ExperimentConfig
 from mgdlcore.experiments.records import make_record, write_record
 from mgdlcore.paper import claims as C
@@ -111,8 +112,29 @@ def test_table2_by_level():
     assert v.status == "undecided" and "30" in v.reason
 
 
-def lr_recs(setting, method, losses, task="learning_rate"):
-    return [rec(task=task, target=f"setting{setting}", method=method, learning_rate=lr,
+def fill_grid(losses, grid):
+    """``losses`` on every learning rate of ``grid``: a missing one takes the worse of its two given neighbours (a
+    diverged run, None, is the worst), so the filled sweep decides as the given one does."""
+    given = sorted(losses)
+
+    def worse(a, b):
+        return None if a is None or b is None else max(a, b)
+    out = {}
+    for lr in grid:
+        if lr in losses:
+            out[lr] = losses[lr]
+            continue
+        lo = [g for g in given if g < lr]
+        hi = [g for g in given if g > lr]
+        out[lr] = (worse(losses[lo[-1]], losses[hi[0]]) if lo and hi else losses[lo[-1]] if lo else losses[hi[0]])
+    return out
+
+
+def lr_recs(setting, method, losses, task="learning_rate", grid=True, profile="paper"):
+    """Records of a synthetic sweep; ``grid``: filled out to the paper profile's learning-rate grid."""
+    if grid:
+        losses = fill_grid(losses, gd_dynamics.PROFILE_SETTINGS["paper"]["synthetic_lrs"])
+    return [rec(profile, task=task, target=f"setting{setting}", method=method, learning_rate=lr,
                 final_train_loss=None if loss is None else loss, diverged=loss is None)
             for lr, loss in losses.items()]
 
@@ -122,7 +144,8 @@ def test_sec5_interval_and_failure_claims():
     c = C.claim("S5.setting1.SGDL.interval")
     assert c.evaluate(records=lr_recs(1, "SGDL", good)).status == "confirmed"
     assert c.evaluate(records=lr_recs(1, "SGDL", {**good, 0.05: 2e-3})).status == "refuted"
-    v = c.evaluate(records=lr_recs(1, "SGDL", {0.001: 1.0, 0.5: None}))
+    # a profile of one's own with no grid point in the interval (a profile's own grid always has one)
+    v = c.evaluate(records=lr_recs(1, "SGDL", {0.001: 1.0, 0.5: None}, grid=False, profile="mine"), profile="mine")
     assert v.status == "undecided" and "no learning rate of the grid" in v.reason
     fails = C.claim("S5.setting1.SGDL.fails_above")
     assert fails.evaluate(records=lr_recs(1, "SGDL", good)).status == "confirmed"
@@ -133,12 +156,24 @@ def test_sec5_interval_and_failure_claims():
     assert broader.evaluate(records=lr_recs(1, "SGDL", good) + lr_recs(1, "MGDL", good)).status == "refuted"
 
 
+def test_sec5_claims_wait_for_the_whole_grid_of_their_profile():
+    """A sweep that a campaign has run part of decides nothing, even where the part run would confirm."""
+    good = {0.01: 5e-3, 0.03: 5e-4, 0.05: 4e-4, 0.08: 9e-4, 0.1: 2e-3, 0.3: 5e-2, 0.4: None, 0.5: None}
+    for cid in ("S5.setting1.SGDL.interval", "S5.setting1.SGDL.fails_above"):
+        v = C.claim(cid).evaluate(records=lr_recs(1, "SGDL", good, grid=False))
+        assert v.status == "undecided" and "8 of 19 learning rates of the grid run" in v.reason, v.reason
+        assert "0.04" in v.reason and C.claim(cid).evaluate(records=lr_recs(1, "SGDL", good)).status == "confirmed"
+    v = C.claim("S5.setting2.SGDL.best").evaluate(records=lr_recs(2, "SGDL", {0.005: 8e-3, 0.01: None}, grid=False))
+    assert v.status == "undecided" and "missing" in v.reason
+
+
 def test_sec5_setting2_best_learning_rate():
     c = C.claim("S5.setting2.SGDL.best")
     losses = {0.003: 2e-2, 0.005: 8e-3, 0.006: 9e-3, 0.01: None}
     assert c.evaluate(records=lr_recs(2, "SGDL", losses)).status == "confirmed"
     assert c.evaluate(records=lr_recs(2, "SGDL", {**losses, 0.003: 1e-3})).status == "refuted"
-    assert c.evaluate(records=lr_recs(2, "SGDL", {0.003: 1.0})).status == "undecided"
+    mine = lr_recs(2, "SGDL", {0.003: 1.0}, grid=False, profile="mine")
+    assert c.evaluate(records=mine, profile="mine").status == "undecided"
 
 
 def eig(case, method, **metrics):

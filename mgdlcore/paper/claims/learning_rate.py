@@ -1,13 +1,16 @@
 """Claims of Sec. 5 (Figures 1 and 15): loss thresholds and learning-rate intervals of SGDL and MGDL.
 
 A run "is below the threshold" when it did not diverge and its final training loss is finite and below the
-threshold of the setting (``SEC5_THRESHOLDS``). Learning rates are compared with the grid the records hold.
+threshold of the setting (``SEC5_THRESHOLDS``). Learning rates are compared with the grid the records hold, and a
+claim is decided only once every learning rate of its profile's grid (``gd_dynamics.PROFILE_SETTINGS``) has a record:
+a sweep that a campaign has run part of decides nothing.
 """
 
 from __future__ import annotations
 
 import math
 
+from ...experiments.gd_dynamics import PROFILE_SETTINGS
 from ..values import (SEC5_IMAGES, SEC5_IMAGES_SGDL_FAILS_NEAR_1, SEC5_INTERVALS, SEC5_SGDL_BEST_LR_SETTING2,
                       SEC5_SGDL_FAILS_ABOVE, SEC5_THRESHOLDS)
 from .base import Claim, Finding, Query, Undecided, by_config, fmt
@@ -30,7 +33,20 @@ def _loss(record) -> float:
     return v if math.isfinite(v) else math.inf
 
 
+def _require_grid(records, grid: str) -> None:
+    """Raise :class:`Undecided` unless ``records`` hold every learning rate of their profile's ``grid``
+    (``"synthetic_lrs"`` or ``"image_lrs"``); a profile of one's own (not in PROFILE_SETTINGS) is taken as run."""
+    profiles = {r.profile for r in records}
+    expected = {float(lr) for p in profiles for lr in PROFILE_SETTINGS.get(p, {}).get(grid, ())}
+    have = {float(lr) for lr in by_config(records, "learning_rate")}
+    missing = sorted(lr for lr in expected if not any(math.isclose(lr, h) for h in have))
+    if missing:
+        raise Undecided(f"{len(expected) - len(missing)} of {len(expected)} learning rates of the grid run "
+                        f"(missing: {', '.join(map(fmt, missing))})")
+
+
 def _below(records, threshold: float) -> dict[float, bool]:
+    _require_grid(records, "synthetic_lrs")
     return {float(lr): _loss(r) < threshold for lr, r in sorted(by_config(records, "learning_rate").items())}
 
 
@@ -87,6 +103,7 @@ def _sgdl_fails_above(setting: int):
 
 
 def _sgdl_best(sel):
+    _require_grid(sel["runs"], "synthetic_lrs")
     losses = {float(lr): _loss(r) for lr, r in by_config(sel["runs"], "learning_rate").items()}
     if SEC5_SGDL_BEST_LR_SETTING2 not in losses:
         raise Undecided(f"eta = {fmt(SEC5_SGDL_BEST_LR_SETTING2)} not in the grid")
@@ -96,6 +113,7 @@ def _sgdl_best(sel):
 
 
 def _psnr_by_lr(records) -> dict[float, float]:
+    _require_grid(records, "image_lrs")
     out = {}
     for lr, r in by_config(records, "learning_rate").items():
         v = r.metrics.get("psnr_test")
