@@ -29,14 +29,17 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	MGDL_TRAIN=never $(BIN)/jupyter-book build . --all -W -n --keep-going
 
-# lint, unit tests (two processes), every chapter's rerun line and nbval in the smoke profile (the nbval pass
-# reuses the rerun lines' smoke runs), then the committed records:
+# lint, unit tests (two processes), every chapter's rerun line (two at a time) and nbval (two notebooks at a time)
+# in the smoke profile (the nbval pass reuses the rerun lines' smoke runs from the shared MGDL_RESULTS_DIR), then
+# the committed records:
 # keys, ancestry and code fingerprints, and a rerun of the cheapest trained record of each task (image records:
 # their first 200 epochs, whose loss curve must match the record)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests --ignore=tests/test_chapters.py
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest tests/test_chapters.py chapters
+	export PATH=$(abspath $(BIN)):$$PATH MGDL_RESULTS_DIR=$$(mktemp -d) && \
+	  $(BIN)/python -m pytest tests/test_chapters.py && \
+	  OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile chapters
 	$(BIN)/mgdl-results verify --rerun 1 --per-task --trained-only --prefix-epochs 200 --jobs 2
 
 # the built book in a real browser (headless Chromium): images load and are captioned, no stderr or traceback,

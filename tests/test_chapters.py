@@ -48,7 +48,7 @@ def rerun_line(notebook: Path) -> str:
     return lines[0]
 
 
-RERUN_NOTEBOOKS = sorted(CHAPTERS.glob("0*.ipynb"))
+RERUN_NOTEBOOKS = sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))   # every numbered chapter
 RERUN_WORKERS = 2   # chapters run two at a time, one torch thread each (CI machines have two cores)
 
 

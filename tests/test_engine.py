@@ -310,6 +310,13 @@ def test_fingerprint_ignores_prose_but_not_code(tmp_path):
     # the regression code path: training loop and grades are on it, bookkeeping and other kinds are not
     assert {"training.loop", "training.grades", "models", "experiments.regression"} <= set(fp)
     assert not {"experiments.records", "experiments.runner", "paper.values"} & set(fp)
+    # no kind's fingerprint holds a module of the experiment machinery (runner, segments, cost, ...): a change
+    # there moves no number, so it must not make every record stale
+    from mgdlcore.experiments.profiles import KIND_MODULES
+    for kind in KIND_MODULES:
+        machinery = {m for m in code_fingerprint(f"mgdlcore.experiments.{kind}")
+                     if m.startswith("experiments.") and m.split(".", 1)[1] not in KIND_MODULES}
+        assert not machinery, f"{kind}: {sorted(machinery)}"
 
 
 def test_fingerprint_text_is_the_same_on_every_python():

@@ -54,7 +54,10 @@ def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, fl
     from . import cost
     from .records import scan
 
-    models = cost.fit(scan(results_dir)[0])
+    from .runner import staleness
+
+    # only records the current code made: a stale record's seconds were taken by older code
+    models = cost.fit([r for r in scan(results_dir)[0] if staleness(r) is None])
     out = []
     for config, _ in todo:
         w = cost.work(config)

@@ -8,7 +8,8 @@ gradient is not discounted) and ``epochs`` (every SGDL model's and MGDL grade's 
 compilation), the rate says how fast the arithmetic runs, the overhead what every step costs beyond it (kernel
 launches, Python, small tensors). The three are fitted by bounded least squares on the log of the times to the
 records made on that device type: the measured seconds of every trained record that ran to its end, tracked no
-eigenvalues and was made by the code it is stamped with (an adopted record keeps the time its older code took).
+eigenvalues and was made by the code it is stamped with (an adopted record keeps the time its older code took; the
+campaign passes only records that are current, since a stale one's time is older code's too).
 So the model is calibrated by the machines that made the records; with fewer than ``MIN_RECORDS`` such records of
 a device type, the figures of the last benchmark on it are used (``BENCHMARK_DEFAULTS``), and the fit may move
 each figure at most ``FIT_RANGE`` times away from them. Eigenvalue computations and evaluations are not counted,

@@ -378,13 +378,14 @@ PROFILE_SETTINGS = {
     # images: epochs (paper: 10^5), longer side and reduction rule (paper: native size), learning rates
     # (paper: from [0.001, 1]); tracked runs (Sec. 7): epochs, eigenvalues every track_every epochs (paper: 10^4);
     # phases: the authors' phases of eq. (5) ("legacy" threefry, the JAX default before 0.5; see SEC5_AUTHOR_PHASES),
-    # None: numpy's from phase_seed
+    # None: numpy's from phase_seed; paper: the loss kept every 1,000 epochs (1,001 values per model or grade over
+    # 10^6 epochs, so a record stays near 100 kB)
     "paper": dict(settings=(1, 2), synthetic_epochs=SEC5_SYNTHETIC_EPOCHS,
                   synthetic_lrs=(0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06,
                                  0.08, 0.1, 0.2, 0.3, 0.4, 0.5),
                   image_epochs=SEC5_IMAGE_EPOCHS, image_size=None, resample=None,
                   image_lrs=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 1.0), images=SEC5_IMAGES,
-                  track_epochs=SEC5_SYNTHETIC_EPOCHS, track_every=SEC6_TRACK_EVERY, eval_every=1_000, loss_every=100,
+                  track_epochs=SEC5_SYNTHETIC_EPOCHS, track_every=SEC6_TRACK_EVERY, eval_every=1_000, loss_every=1_000,
                   n_eigen=SEC6_N_EIGEN, phases="legacy",
                   act_settings=(1, 2), act_list=ACTIVATIONS, act_epochs=SEC5_SYNTHETIC_EPOCHS,
                   act_lrs=(0.01, 0.1, 0.3, 0.5), act_track_lr=0.1, act_track_every=SEC6_TRACK_EVERY,
