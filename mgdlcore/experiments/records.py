@@ -215,12 +215,16 @@ def move_aside(path: Path, reason: str) -> Path:
 
 
 def scan(results_dir: str | os.PathLike) -> tuple[list[Record], list[str]]:
-    """Every record under ``results_dir``, and one line per file that could not be used (never silently skipped)."""
+    """Every record under ``results_dir``, and one line per file that could not be used (never silently skipped).
+
+    Hidden folders (``.checkpoints/``: the state of runs in progress) hold no records and are not read."""
     records, problems = [], []
     root = Path(results_dir)
     if not root.is_dir():
         return records, problems
     for path in sorted(root.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
+            continue
         try:
             records.append(read_record(path))
         except RecordError as exc:
