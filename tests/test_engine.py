@@ -108,9 +108,9 @@ def test_corrupt_record_is_moved_aside_and_recomputed(tmp_path):
     # the state of a run in progress (checkpoint folder) is no record either; a stray file elsewhere is reported
     (tmp_path / ".checkpoints" / "toy-0").mkdir(parents=True)
     (tmp_path / ".checkpoints" / "toy-0" / "segments.json").write_text('{"count": 1}')
-    assert scan(tmp_path)[1] == []
+    assert scan(tmp_path)[1] == [] and verify.verify(tmp_path)[1] == []
     (tmp_path / "toy" / "stray.json").write_text('{"count": 1}')
-    assert len(scan(tmp_path)[1]) == 1
+    assert len(scan(tmp_path)[1]) == 1 and len(verify.verify(tmp_path)[1]) == 1
 
 
 def test_edited_config_is_detected(tmp_path):

@@ -214,17 +214,19 @@ def move_aside(path: Path, reason: str) -> Path:
     return target
 
 
-def scan(results_dir: str | os.PathLike) -> tuple[list[Record], list[str]]:
-    """Every record under ``results_dir``, and one line per file that could not be used (never silently skipped).
-
-    Hidden folders (``.checkpoints/``: the state of runs in progress) hold no records and are not read."""
-    records, problems = [], []
+def record_files(results_dir: str | os.PathLike) -> list[Path]:
+    """The ``*.json`` files under ``results_dir`` that should be records, sorted. Hidden folders
+    (``.checkpoints/``: the state of runs in progress) hold no records and are left out."""
     root = Path(results_dir)
-    if not root.is_dir():
-        return records, problems
-    for path in sorted(root.rglob("*.json")):
-        if any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
-            continue
+    return [path for path in sorted(root.rglob("*.json"))
+            if not any(part.startswith(".") for part in path.relative_to(root).parts[:-1])]
+
+
+def scan(results_dir: str | os.PathLike) -> tuple[list[Record], list[str]]:
+    """Every record under ``results_dir`` (see :func:`record_files`), and one line per file that could not be used
+    (never silently skipped)."""
+    records, problems = [], []
+    for path in record_files(results_dir):
         try:
             records.append(read_record(path))
         except RecordError as exc:

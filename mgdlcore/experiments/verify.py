@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .config import SCHEMA
 from .provenance import git_state, is_ancestor
-from .records import Record, RecordError, read_record
+from .records import Record, RecordError, read_record, record_files
 from .runner import config_from_dict, kind_of, run, staleness
 
 DEFAULT_RELATIVE = 1e-6
@@ -96,7 +96,7 @@ def verify(results_dir: str | Path, only: list[str] | None = None,
     valid, lines = [], []
     here = runnable_devices()
     root = Path(results_dir)
-    for path in sorted(root.rglob("*.json")):
+    for path in record_files(root):
         rel = path.relative_to(root)
         if only and not any(fnmatch.fnmatch(str(rel), p) for p in only):
             continue
@@ -253,7 +253,7 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False,
     from .runner import current_code
 
     groups: dict[tuple[str, str], list[Record]] = {}
-    for path in sorted(Path(results_dir).rglob("*.json")):
+    for path in record_files(results_dir):
         try:
             rec = read_record(path)
         except RecordError:
