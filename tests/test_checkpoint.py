@@ -177,6 +177,13 @@ def test_segments_count_earlier_time_up_to_the_last_checkpoint(tmp_path):
     (orphan / "train-000.pt").write_bytes(b"x")
     seg = segments.begin(orphan, now=10.0)
     assert not seg.complete and segments.provenance_fields(seg) == {"seconds_complete": False}
+    # a run that stops with an error keeps a folder with checkpoints, and leaves nothing where it had none
+    segments.abandon(orphan)
+    assert (orphan / "train-000.pt").is_file()
+    fresh = tmp_path / "ck" / "never-saved"
+    segments.begin(fresh, now=1.0)
+    segments.abandon(fresh)
+    assert not (tmp_path / "ck").exists()
 
 
 def test_record_seconds_include_earlier_segments(tmp_path, monkeypatch):

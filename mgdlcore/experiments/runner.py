@@ -276,8 +276,12 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
     folder = checkpoint_folder(results_dir, config, code)
     with _lock(record_path(results_dir, config)):
         seg = segments.begin(folder)   # a resumed run's seconds count its earlier segments
-        with checkpointing(folder):
-            rec, arrays = compute(seg)
+        try:
+            with checkpointing(folder):
+                rec, arrays = compute(seg)
+        except BaseException:
+            segments.abandon(folder)   # failed before its first checkpoint (bad input): leave nothing behind
+            raise
         out = write_record(results_dir, config, rec, arrays)
         shutil.rmtree(folder, ignore_errors=True)
         return out

@@ -57,6 +57,21 @@ def begin(folder: str | os.PathLike, now: float | None = None) -> Segments:
     return seg
 
 
+def abandon(folder: str | os.PathLike) -> None:
+    """After a run stopped with an error: remove ``folder`` (and an emptied parent) when it holds no checkpoint,
+    so a run refused before any work leaves no file behind; a folder with checkpoints is kept for the resume."""
+    folder = Path(folder)
+    if not folder.is_dir() or any(folder.glob(SAVES)):
+        return
+    for p in folder.glob(f"{FILE}*"):
+        p.unlink(missing_ok=True)
+    for d in (folder, folder.parent):
+        try:
+            d.rmdir()                  # only if empty
+        except OSError:
+            break
+
+
 def provenance_fields(seg: Segments) -> dict:
     """What a record says about its segments: nothing for a run done in one go."""
     out = {}
