@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mgdlcore.experiments import gd_dynamics
-from mgdlcore.experiments.config import ExperimentConfig
+from mgdlcore.experiments import gd_dynamics, regression, restoration
 from mgdlcore.experiments.records import make_record, write_record
 from mgdlcore.paper import claims as C
 from mgdlcore.paper import deviations, values
@@ -28,10 +27,17 @@ def rec(profile="paper", seed=0, key=None, **fields):
             "provenance": {"commit": "abcdef0123", "dirty": False, "device": "cpu"}, "profile": profile}
 
 
-def t1_records(image="cameraman", sgdl=24.79, mgdl=25.21, profile="paper", seed=0):
+def listed(kind, *args, profile="paper", seed=0, device="cpu", **overrides):
+    """The config fields of the run ``profile`` lists (``kind.make_config(*args, profile)``), seed left to rec."""
+    config = kind.make_config(*args, profile, seed=seed, device="cpu", **overrides).to_dict()
+    config["device"] = device
+    return {k: v for k, v in config.items() if k != "seed"}
+
+
+def t1_records(image="cameraman", sgdl=24.79, mgdl=25.21, profile="paper", seed=0, device="cpu"):
     tr = values.TABLE1[image]
-    return [rec(profile, seed, task="regression", image=image, method="SGDL", psnr_train=tr["SGDL"][0], psnr_test=sgdl),
-            rec(profile, seed, task="regression", image=image, method="MGDL", psnr_train=tr["MGDL"][0], psnr_test=mgdl)]
+    return [rec(profile, seed, **listed(regression, image, m, profile=profile, seed=seed, device=device),
+                psnr_train=tr[m][0], psnr_test=value) for m, value in (("SGDL", sgdl), ("MGDL", mgdl))]
 
 
 # ------------------------------------------------------------------------------------------------- values
@@ -94,13 +100,35 @@ def test_seeds_are_counted():
     assert v.status == "refuted" and "holds in 2 of 3 seeds" in v.evidence
 
 
+def test_table_claims_read_only_the_run_their_profile_lists():
+    """A newer paper-profile run of the same image and method at another size or epoch count (the scaling study)
+    never stands for a Table-1 cell; nor does one of another profile's setting."""
+    c = C.claim("T1.cameraman.gain")
+    recs = t1_records()
+    other = {**recs[0], "config": {**recs[0]["config"], "size": 64}, "metrics": {"psnr_test": 30.0, "diverged": False},
+             "key": "scaling", "provenance": {**recs[0]["provenance"], "created": "2999-01-01"}}
+    v = c.evaluate(records=recs + [other])
+    assert v.status == "confirmed" and "scaling" not in v.keys and "24.79" in v.evidence
+    cpu_setting = rec("paper", 0, **listed(regression, "cameraman", "SGDL", profile="cpu"), psnr_test=30.0)
+    assert c.evaluate(records=recs[1:] + [cpu_setting]).status == "undecided"
+    assert c.evaluate(records=[other, recs[1]]).status == "undecided"
+
+
+def test_gpu_and_cpu_runs_of_a_seed_are_separate_replicates():
+    recs = t1_records() + t1_records(sgdl=26.0, mgdl=25.0, device="cuda")
+    v = C.claim("T1.cameraman.gain").evaluate(records=recs)
+    assert v.status == "refuted" and "holds in 1 of 2 seeds" in v.evidence and "seed 0, on cuda" in v.evidence
+    mixed = t1_records()[:1] + t1_records(device="cuda")[1:]       # SGDL on the CPU, MGDL on a GPU: no pair
+    assert C.claim("T1.cameraman.gain").evaluate(records=mixed).status == "undecided"
+
+
 def test_table2_by_level():
     def recs(mgdl_shift=0.0, drop=None):
         out = []
         for m in ("SGDL", "MGDL"):
             for lv, p in values.TABLE2["butterfly"][m].items():
                 if (m, lv) != drop:
-                    out.append(rec(task="denoising", image="butterfly", method=m, level=lv,
+                    out.append(rec(**listed(restoration, "denoising", "butterfly", m, lv),
                                    psnr=p + (mgdl_shift if m == "MGDL" else 0.0)))
         return out
     gain, match = C.claim("T2.butterfly.gain"), C.claim("T2.butterfly.values")
@@ -251,21 +279,8 @@ def test_subject_of_reads_the_config_fields():
 
 
 def test_evaluate_reads_record_files(tmp_path):
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True, kw_only=True)
-    class Cfg(ExperimentConfig):
-        KIND = "regression_test_paper"
-        TASKS = ("regression",)
-        task: str = "regression"
-        image: str = "cameraman"
-        method: str = "SGDL"
-
-        def subject(self):
-            return self.image
-
     for method, value in (("SGDL", 24.0), ("MGDL", 25.0)):
-        cfg = Cfg(method=method)
+        cfg = regression.make_config("cameraman", method, "paper", device="cpu")
         r = make_record(cfg, metrics={"psnr_test": value, "psnr_train": 30.0, "diverged": False}, series={},
                         arrays=[], provenance={"commit": "0" * 40, "dirty": False, "device": "cpu"}, profile="paper")
         write_record(tmp_path, cfg, r)

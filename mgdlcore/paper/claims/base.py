@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...experiments.config import config_key
 from ...experiments.records import Record, scan
 
 PAPER_PROFILE = "paper"
@@ -82,8 +83,14 @@ class Query:
     where: tuple[tuple[str, object], ...] = ()
     where_if_present: tuple[tuple[str, object], ...] = ()
     needs: tuple[str, ...] = ()
+    listed: Callable[[Mapping, str], Mapping | None] | None = None
 
-    def matches(self, config: Mapping) -> bool:
+    def matches(self, config: Mapping, profile: str | None = None) -> bool:
+        """Whether a record's config is one this query needs; with ``profile`` and ``listed``, also whether it is
+        the very run ``profile`` lists for that replicate (``listed(config, profile)``: that run's config as a dict,
+        or None), so that a run at another size or epoch count never stands for a table cell."""
+        if profile is not None and self.listed is not None and not _is_listed(self.listed, config, profile):
+            return False
         if config.get("task") not in self.task:
             return False
         if self.method is not None and config.get("method") != self.method:
@@ -102,6 +109,14 @@ class Query:
             parts.append(self.method)
         parts += [f"{k}={v}" for k, v in self.where + self.where_if_present]
         return " ".join(parts)
+
+
+def _is_listed(listed: Callable[[Mapping, str], Mapping | None], config: Mapping, profile: str) -> bool:
+    try:
+        own = listed(config, profile)
+    except (ValueError, KeyError, TypeError):
+        return False
+    return own is not None and config_key(dict(own)) == config_key(dict(config))
 
 
 def _equal(a, b) -> bool:
@@ -180,7 +195,7 @@ class Claim:
             raise ValueError(f"profile must be a non-empty string, got {profile!r}")
         pool = load_pool(results_dir) if records is None else [as_record(r) for r in records]
         pool = [r for r in pool if r.profile == profile]
-        selection = {name: [r for r in pool if q.matches(r.config)] for name, q in self.queries.items()}
+        selection = {name: [r for r in pool if q.matches(r.config, profile)] for name, q in self.queries.items()}
         missing = [name for name, recs in selection.items() if not recs]
         if missing:
             what = "; ".join(self.queries[n].describe() for n in missing)
@@ -228,10 +243,14 @@ REPLICATE_FIELDS = ("seed", "phase_seed", "phases", "noise_seed")
 
 
 def _seed(record: Record):
-    """The replicate a record belongs to: its seed and, where the config has them, the data's random draws."""
+    """The replicate a record belongs to: its seed, where the config has them the data's random draws, and the
+    device type when it is not the CPU (float32 on a GPU is another rounding path: its runs are not paired with the
+    CPU's)."""
     c = record.config
     extra = [f"{k} {tuple(c[k]) if isinstance(c[k], list) else c[k]}" for k in REPLICATE_FIELDS[1:]
              if c.get(k) is not None and not (k in ("phase_seed", "noise_seed") and c[k] == 0)]
+    if c.get("device") not in (None, "cpu"):       # a GPU run of a seed is a replicate of its own, never mixed
+        extra.append(f"on {c['device']}")
     return ", ".join([str(c.get("seed"))] + extra)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from ...data.images import ImageError
 from ..deviations import allowed_deviation
 from ..values import SEC4_PSNR_TOLERANCE_DB, TABLE1, TABLE2, TABLE3
 from .base import Claim, Finding, Query, Undecided, by_config, fmt, metric, one
@@ -11,8 +14,38 @@ RESTORATION_METRIC = "psnr"          # final-epoch PSNR against the clean image
 TABLES = {"table2": ("denoising", TABLE2), "table3": ("deblurring", TABLE3)}
 
 
+def listed_regression(config: Mapping, profile: str) -> dict | None:
+    """The Table-1 run ``profile`` lists for the image, method, seed and device of ``config`` (a record's config),
+    as a dict, or None when it lists none: a record stands for a table cell only when its config equals this one,
+    so a scaling-study run at another size or epoch count never does."""
+    from ...experiments import regression
+    if config.get("task") != "regression" or profile not in regression.PROFILE_SETTINGS:
+        return None
+    try:
+        own = regression.make_config(config["image"], config["method"], profile, seed=config.get("seed", 0),
+                                     device="cpu")
+    except (ImageError, ValueError, KeyError, TypeError):
+        return None
+    return {**own.to_dict(), "device": config.get("device")}
+
+
+def listed_restoration(config: Mapping, profile: str) -> dict | None:
+    """The Table-2/3 run ``profile`` lists for the task, image, method, level, seed and device of ``config``, as a
+    dict, or None (see :func:`listed_regression`)."""
+    from ...experiments import restoration
+    if config.get("task") not in restoration.TASKS or profile not in restoration.PROFILE_SETTINGS:
+        return None
+    try:
+        own = restoration.make_config(config["task"], config["image"], config["method"], config["level"], profile,
+                                      seed=config.get("seed", 0), device="cpu")
+    except (ImageError, ValueError, KeyError, TypeError):
+        return None
+    return {**own.to_dict(), "device": config.get("device")}
+
+
 def _regression_queries(image: str) -> dict[str, Query]:
-    return {m: Query(("regression",), subject=image, method=m, needs=(REGRESSION_METRIC,)) for m in ("SGDL", "MGDL")}
+    return {m: Query(("regression",), subject=image, method=m, needs=(REGRESSION_METRIC,), listed=listed_regression)
+            for m in ("SGDL", "MGDL")}
 
 
 def _t1_gain(image: str):
@@ -54,7 +87,8 @@ def _t1_oscillation(image: str):
 
 
 def _restoration_queries(task: str, image: str) -> dict[str, Query]:
-    return {m: Query((task,), subject=image, method=m, needs=(RESTORATION_METRIC,)) for m in ("SGDL", "MGDL")}
+    return {m: Query((task,), subject=image, method=m, needs=(RESTORATION_METRIC,), listed=listed_restoration)
+            for m in ("SGDL", "MGDL")}
 
 
 def _levels(sel, method: str, levels) -> dict:
@@ -144,7 +178,8 @@ def table_claims() -> list[Claim]:
         claims.append(Claim(f"T1.{image}.oscillation", "Sec. 4, Figures 5-6",
                             f"{image}: SGDL's training oscillates persistently while MGDL stabilises or decreases "
                             "steadily", {m: Query(("regression",), subject=image, method=m,
-                                                  needs=("psnr_test_tail_min", "psnr_test_tail_max"))
+                                                  needs=("psnr_test_tail_min", "psnr_test_tail_max"),
+                                                  listed=listed_regression)
                                          for m in ("SGDL", "MGDL")}, _t1_oscillation(image),
                             reading="the range of the test PSNR over the last 5% of epochs is wider for SGDL"))
         claims.append(Claim(f"T1.{image}.values", "Sec. 4, Table 1",
@@ -154,7 +189,7 @@ def table_claims() -> list[Claim]:
                             reading=f"our final train and test PSNR within {SEC4_PSNR_TOLERANCE_DB} dB of the table"))
     claims.insert(0, Claim("T1.all", "Sec. 4, Table 1",
                            "MGDL outperforms SGDL in testing PSNR, with improvements for all images",
-                           {"all": Query(("regression",), needs=(REGRESSION_METRIC,))}, _all_images(t1_gains),
+                           {"all": Query(("regression",), needs=(REGRESSION_METRIC,), listed=listed_regression)}, _all_images(t1_gains),
                            reading="every image's T1.<image>.gain holds", values=("TABLE1", "SEC4_GAIN_RANGES")))
     for name, (task, table) in TABLES.items():
         short = "T2" if name == "table2" else "T3"
@@ -175,7 +210,7 @@ def table_claims() -> list[Claim]:
                                 values=(name.upper(), "SEC4_PSNR_TOLERANCE_DB")))
         claims.append(Claim(f"{short}.all", f"Sec. 4, Table {short[1]}",
                             f"MGDL consistently outperforms SGDL in {task} (every image and level)",
-                            {"all": Query((task,), needs=(RESTORATION_METRIC,))}, _all_images(gains),
+                            {"all": Query((task,), needs=(RESTORATION_METRIC,), listed=listed_restoration)}, _all_images(gains),
                             reading=f"every image's {short}.<image>.gain holds",
                             values=(name.upper(), "SEC4_GAIN_RANGES")))
     return claims
