@@ -24,10 +24,13 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # the book reads committed records only: nothing is trained and no image is downloaded at build time;
-# --all re-executes every page (Sphinx would otherwise keep pages whose source did not change, even when the
-# package or the records did)
+# every notebook is executed first on all cores into an emptied cache (mgdlcore.report.book_cache), which the build
+# reads and then removes, so no later build can take a stale page from it; --all re-renders every page (Sphinx would
+# otherwise keep pages whose source did not change, even when the package or the records did)
 book: $(STAMP)
-	MGDL_TRAIN=never $(BIN)/jupyter-book build . --all -W -n --keep-going
+	MGDL_TRAIN=never OMP_NUM_THREADS=1 $(BIN)/python -m mgdlcore.report.book_cache
+	MGDL_TRAIN=never $(BIN)/jupyter-book build . --all -W -n --keep-going; status=$$?; \
+	  rm -rf _build/.jupyter_cache; exit $$status
 
 # lint, unit tests (two processes), every chapter's rerun line (two at a time) and nbval (two notebooks at a time)
 # in the smoke profile (the nbval pass reuses the rerun lines' smoke runs from the shared MGDL_RESULTS_DIR), then
