@@ -149,4 +149,8 @@ def test_paper_setting_table_says_whether_the_paper_lies_in_our_range():
     assert rows["SGDL"].rstrip(" |").endswith("yes") and "-0.99" in rows["SGDL"]   # 24.79 <= 24.3 + 0.5
     assert rows["MGDL"].rstrip(" |").endswith("no")                                  # 25.21 > 24.1 + 0.5
     assert "in 1 of 2 cases" in text
+    assert "below the paper's in 2 of 2 cases (by 0.99 to 1.21 dB)" in text
+    assert "In 1 of them (Cameraman MGDL)" in text and "Cameraman SGDL" not in text.split("In 1 of them")[1]
+    above = report.paper_setting_markdown([rec("SGDL", 25.0, 24.9, 25.1), rec("MGDL", 25.3, 25.2, 25.4)])
+    assert "below the paper's" not in above and "does not explain" not in above
     assert report.paper_setting_markdown([]).startswith("No paper-profile record")
