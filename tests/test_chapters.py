@@ -6,38 +6,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import papermill as pm
 import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = ROOT / "chapters"
-
-
-def test_regression_chapter_with_a_users_image_from_the_root(tmp_path):
-    r, c = np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 26), indexing="ij")
-    path = tmp_path / "my image.png"
-    Image.fromarray((255 * (0.5 + 0.4 * np.cos(5 * r * c))).astype(np.uint8)).save(path)
-    out = tmp_path / "results"
-    # a list parameter as the command line passes it: one comma-separated string
-    pm.execute_notebook(str(CHAPTERS / "02_image_regression.ipynb"), str(tmp_path / "out.ipynb"),
-                        parameters={"profile": "smoke", "device": "cpu", "results_dir": str(out),
-                                    "images": f"{path}"},
-                        cwd=str(ROOT), progress_bar=False, kernel_name="python3")
-    records = [json.loads(p.read_text()) for p in (out / "regression").glob("*.json")]
-    assert {r["config"]["image"] for r in records} == {"file:my image.png"}
-    assert sorted(r["config"]["method"] for r in records if r["profile"] == "smoke") == \
-        ["MGDL", "SGDL", "bicubic", "bilinear"]
-    # interpolation at the native size, beside the paper's Table 1 (no training: the paper's own setting)
-    assert sorted(r["config"]["method"] for r in records if r["profile"] == "paper") == ["bicubic", "bilinear"]
-
-
-def test_bad_profile_fails_the_chapter_with_a_clear_message(tmp_path):
-    with pytest.raises(pm.PapermillExecutionError, match="unknown profile 'huge'; accepted: paper, cpu, smoke"):
-        pm.execute_notebook(str(CHAPTERS / "02_image_regression.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters={"profile": "huge", "results_dir": str(tmp_path / "r")},
-                            cwd=str(CHAPTERS), progress_bar=False, kernel_name="python3")
-    assert not (tmp_path / "r").exists()
 
 
 def rerun_line(notebook: Path) -> str:
@@ -52,14 +25,24 @@ RERUN_NOTEBOOKS = sorted(CHAPTERS.glob("[0-9][0-9]_*.ipynb"))   # every numbered
 RERUN_WORKERS = 2   # chapters run two at a time, one torch thread each (CI machines have two cores)
 
 
+USER_IMAGE, BAD_PROFILE = "user image", "bad profile"     # the two runs with a user's parameters
+
+
+def _user_image(folder: Path) -> Path:
+    r, c = np.meshgrid(np.linspace(0, 1, 30), np.linspace(0, 1, 26), indexing="ij")
+    path = folder / "my image.png"
+    Image.fromarray((255 * (0.5 + 0.4 * np.cos(5 * r * c))).astype(np.uint8)).save(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def reruns(tmp_path_factory):
-    """Every chapter's documented rerun line, run as written from the repository root (smoke profile), two at a
-    time: ``{notebook name: (completed process, results folder)}``.
+    """Every chapter's documented rerun line, run as written from the repository root (smoke profile), and the two
+    runs with a user's parameters below, two at a time: ``{name: (completed process, results folder)}``.
 
-    Records go to ``$MGDL_RESULTS_DIR`` when it is set (``make test`` sets a fresh folder for the whole test run,
-    so the nbval pass over ``chapters/`` reuses these runs instead of training them again), else to a temporary
-    folder."""
+    Records of the rerun lines go to ``$MGDL_RESULTS_DIR`` when it is set (``make test`` sets a fresh folder for the
+    whole test run, so the nbval pass over ``chapters/`` reuses these runs instead of training them again), else to
+    a temporary folder."""
     import shlex
     import subprocess
     import sys
@@ -67,17 +50,49 @@ def reruns(tmp_path_factory):
 
     results = Path(os.environ.get("MGDL_RESULTS_DIR") or tmp_path_factory.mktemp("results"))
     env = {**os.environ, "MGDL_RESULTS_DIR": str(results), "OMP_NUM_THREADS": "1"}
-
-    def one(notebook: Path):
+    jobs: dict[str, tuple[list[str], Path, dict]] = {}
+    # a user's image file, from the root, with a list parameter as the command line passes it (one string)
+    own = tmp_path_factory.mktemp("user")
+    jobs[USER_IMAGE] = (["papermill", "chapters/02_image_regression.ipynb", str(own / "out.ipynb"), "-p", "profile",
+                         "smoke", "-p", "device", "cpu", "-p", "results_dir", str(own / "results"), "-p", "images",
+                         str(_user_image(own))], own / "results", {k: v for k, v in env.items()
+                                                                    if k != "MGDL_RESULTS_DIR"})
+    bad = tmp_path_factory.mktemp("bad")
+    jobs[BAD_PROFILE] = (["papermill", "02_image_regression.ipynb", str(bad / "out.ipynb"), "-p", "profile", "huge",
+                          "-p", "results_dir", str(bad / "r")], bad / "r", env)
+    for notebook in RERUN_NOTEBOOKS:
         args = shlex.split(rerun_line(notebook))
         assert args[:2] == ["papermill", f"chapters/{notebook.name}"] and "smoke" in args
         args[2] = str(tmp_path_factory.mktemp(notebook.stem) / "out.ipynb")
-        return subprocess.run([sys.executable, "-m", *args, "--no-progress-bar"], cwd=ROOT, env=env,
+        jobs[notebook.name] = (args, results, env)
+
+    def one(name: str):
+        args, _, job_env = jobs[name]
+        cwd = CHAPTERS if name == BAD_PROFILE else ROOT
+        return subprocess.run([sys.executable, "-m", *args, "--no-progress-bar"], cwd=cwd, env=job_env,
                               capture_output=True, text=True, timeout=1200)
 
     with ThreadPoolExecutor(RERUN_WORKERS) as pool:
-        done = dict(zip((nb.name for nb in RERUN_NOTEBOOKS), pool.map(one, RERUN_NOTEBOOKS)))
-    return {name: (proc, results) for name, proc in done.items()}
+        done = dict(zip(jobs, pool.map(one, jobs)))
+    return {name: (proc, jobs[name][1]) for name, proc in done.items()}
+
+
+def test_regression_chapter_with_a_users_image_from_the_root(reruns):
+    proc, out = reruns[USER_IMAGE]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(p.read_text()) for p in (out / "regression").glob("*.json")]
+    assert {r["config"]["image"] for r in records} == {"file:my image.png"}
+    assert sorted(r["config"]["method"] for r in records if r["profile"] == "smoke") == \
+        ["MGDL", "SGDL", "bicubic", "bilinear"]
+    # interpolation at the native size, beside the paper's Table 1 (no training: the paper's own setting)
+    assert sorted(r["config"]["method"] for r in records if r["profile"] == "paper") == ["bicubic", "bilinear"]
+
+
+def test_bad_profile_fails_the_chapter_with_a_clear_message(reruns):
+    proc, out = reruns[BAD_PROFILE]
+    assert proc.returncode != 0
+    assert "unknown profile 'huge'; accepted: paper, cpu, smoke" in proc.stderr
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("notebook", RERUN_NOTEBOOKS, ids=lambda p: p.stem)
