@@ -68,7 +68,8 @@ def test_cost_model_counts_flops_and_recovers_a_known_machine():
     recs = [SimpleNamespace(config=c.to_dict(), diverged=False, provenance={"seconds": machine.seconds(cost.work(c))})
             for c in runs]
     model = cost.fit(recs)
-    for got, want in ((model["cpu"].rate, rate), (model["cpu"].overhead, overhead), (model["cpu"].setup, setup)):
+    gd = model["cpu gd"]                                                 # these runs are plain GD
+    for got, want in ((gd.rate, rate), (gd.overhead, overhead), (gd.setup, setup)):
         assert abs(got / want - 1) < 1e-3
     assert model["cuda"].source == "benchmark defaults"                # no GPU records: the benchmark's figures
     # an adopted record keeps the seconds its older code took: it does not calibrate the model
@@ -76,11 +77,34 @@ def test_cost_model_counts_flops_and_recovers_a_known_machine():
                             provenance={"seconds": 10 * r.provenance["seconds"], "adopted": {"commit": "x"}})
             for r in recs]
     refit = cost.fit(recs + slow)
-    assert refit["cpu"] == model["cpu"] and cost.fit(slow)["cpu"].source == "benchmark defaults"
+    assert refit["cpu gd"] == model["cpu gd"] and cost.fit(slow)["cpu gd"].source == "benchmark defaults"
     # a machine far from the benchmark's figures: the fit stays within FIT_RANGE of them
     odd = [SimpleNamespace(config=r.config, diverged=False, provenance={"seconds": 1e-3 * r.provenance["seconds"]})
            for r in recs]
-    assert cost.fit(odd)["cpu"].rate <= 100 * cost.BENCHMARK_DEFAULTS["cpu"][0]
+    assert cost.fit(odd)["cpu gd"].rate <= 100 * cost.BENCHMARK_DEFAULTS["cpu gd"][0]
+
+
+def test_plain_gd_and_adam_runs_are_fitted_apart():
+    """On a GPU plain GD replays CUDA graphs and Adam runs eager: each calibrates its own model, and an estimate
+    uses the model of its config's optimiser."""
+    from types import SimpleNamespace
+
+    from mgdlcore.experiments import cost, gd_dynamics
+
+    graphed, eager = cost.DeviceModel(5e12, 5e-4, 10.0, ""), cost.DeviceModel(1e13, 3e-3, 10.0, "")
+    gd_runs = [gd_dynamics.make_config("learning_rate", 1, m, 0.01, "smoke", device="cpu", epochs=n)
+               for m, n in (("SGDL", 1000), ("MGDL", 3000), ("SGDL", 100000), ("MGDL", 200000))]
+    adam_runs = [regression.make_config(im, m, "smoke", device="cpu", epochs=n, size=sz)
+                 for im, m, n, sz in (("cameraman", "SGDL", 500, 64), ("cameraman", "MGDL", 2000, 128),
+                                      ("barbara", "SGDL", 20000, 256), ("butterfly", "MGDL", 5000, 512))]
+    recs = [SimpleNamespace(config={**c.to_dict(), "device": "cuda"}, diverged=False,       # made on a GPU
+                            provenance={"seconds": m.seconds(cost.work(c))})
+            for runs, m in ((gd_runs, graphed), (adam_runs, eager)) for c in runs]
+    models = cost.fit(recs)
+    assert abs(models["cuda gd"].overhead / 5e-4 - 1) < 1e-3 and abs(models["cuda"].overhead / 3e-3 - 1) < 1e-3
+    assert cost.model_key("cuda", gd_runs[0]) == "cuda gd" and cost.model_key("cuda", adam_runs[0]) == "cuda"
+    assert cost.seconds(models, "cuda", gd_runs[2]) == models["cuda gd"].seconds(cost.work(gd_runs[2]))
+    assert cost.model_key("cpu", gd_runs[0].to_dict()) == cost.model_key("cpu", gd_runs[0]) == "cpu gd"
 
 
 def test_plan_gives_cpu_and_gpu_estimates_and_runs_go_cheapest_first(tmp_path, capsys):

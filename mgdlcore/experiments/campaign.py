@@ -60,8 +60,7 @@ def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, fl
     models = cost.fit([r for r in scan(results_dir)[0] if staleness(r) is None])
     out = []
     for config, _ in todo:
-        w = cost.work(config)
-        out.append((models["cpu"].seconds(w), models["cuda"].seconds(w)))
+        out.append((cost.seconds(models, "cpu", config), cost.seconds(models, "cuda", config)))
     return models, out
 
 

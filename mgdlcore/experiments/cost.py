@@ -12,7 +12,10 @@ eigenvalues and was made by the code it is stamped with (an adopted record keeps
 campaign passes only records that are current, since a stale one's time is older code's too).
 So the model is calibrated by the machines that made the records; with fewer than ``MIN_RECORDS`` such records of
 a device type, the figures of the last benchmark on it are used (``BENCHMARK_DEFAULTS``), and the fit may move
-each figure at most ``FIT_RANGE`` times away from them. Eigenvalue computations and evaluations are not counted,
+each figure at most ``FIT_RANGE`` times away from them. Plain gradient descent and the other optimisers get a model
+each (:func:`engine`): on a GPU plain GD replays CUDA graphs (``training.graphs``) and Adam runs eager, on the CPU
+plain GD takes fused steps (``training.fused``), so their per-epoch overheads differ several-fold and one fit to both
+would misjudge each. Eigenvalue computations and evaluations are not counted,
 so runs that track eigenvalues are underestimated.
 """
 
@@ -34,7 +37,11 @@ SYNTHETIC_POINTS = 1024
 # run faster per FLOP, so the rate is a compromise) and one H100 (gpu_check.sh: sgdl28_step 4.0 TFLOP/s at 2.8 ms
 # per step, synthetic_sweep_serial 2.1 ms per epoch per run)
 # (rate FLOP/s, overhead s per epoch, setup s per run); setup: this CPU ~1 s, a GPU's first run ~20 s
-BENCHMARK_DEFAULTS = {"cpu": (26e9, 3.0e-4, 1.0), "cuda": (4.0e12, 2.0e-3, 20.0)}
+# and the H100's CUDA-graph benchmark (benchmarks/measured/h100-2026-11-26-graphs: plain GD of (26), 0.56 ms per
+# epoch replayed against 1.92 eager)
+# keys: device type, and " gd" for plain gradient descent (see engine)
+BENCHMARK_DEFAULTS = {"cpu": (26e9, 3.0e-4, 1.0), "cuda": (4.0e12, 2.0e-3, 20.0),
+                      "cpu gd": (26e9, 3.0e-4, 1.0), "cuda gd": (4.0e12, 5.6e-4, 20.0)}
 
 
 @dataclass(frozen=True)
@@ -112,8 +119,27 @@ def work(config) -> Work:
     return Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs)
 
 
+def engine(config) -> str:
+    """``"gd"`` for a run by plain gradient descent (eq. (2)/(4): fused steps on the CPU, CUDA graphs on a GPU),
+    ``""`` for the other optimisers (Adam, mini-batch SGD)."""
+    optimizer = config.get("optimizer", "gd") if isinstance(config, dict) else getattr(config, "optimizer", "gd")
+    return "gd" if optimizer == "gd" else ""
+
+
+def model_key(device: str, config) -> str:
+    """The key of ``config``'s model on ``device`` ("cpu", "cuda"): the device, plus " gd" for plain GD."""
+    kind = engine(config)
+    return f"{device} {kind}" if kind else device
+
+
+def seconds(models: dict[str, DeviceModel], device: str, config) -> float:
+    """Estimated seconds of training ``config`` on ``device`` by the model of its engine."""
+    return models[model_key(device, config)].seconds(work(config))
+
+
 def fit(records) -> dict[str, DeviceModel]:
-    """One :class:`DeviceModel` per device type ("cpu", "cuda") from the trained ``records``' seconds."""
+    """One :class:`DeviceModel` per device type and engine (keys of ``BENCHMARK_DEFAULTS``: "cpu", "cuda", and
+    "cpu gd", "cuda gd" for plain gradient descent) from the trained ``records``' seconds."""
     from scipy.optimize import least_squares
 
     from .runner import config_from_dict
@@ -132,7 +158,8 @@ def fit(records) -> dict[str, DeviceModel]:
         except (ValueError, TypeError):
             continue
         if w.epochs:
-            rows.setdefault(rec.config.get("device", "cpu"), []).append((w.flops, w.epochs, float(seconds)))
+            key = model_key(rec.config.get("device", "cpu"), rec.config)
+            rows.setdefault(key, []).append((w.flops, w.epochs, float(seconds)))
     out = {}
     for device, defaults in BENCHMARK_DEFAULTS.items():
         data = rows.get(device, [])
