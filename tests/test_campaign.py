@@ -59,6 +59,16 @@ def test_cost_model_counts_flops_and_recovers_a_known_machine():
     assert cost.work(sgdl) == cost.Work(6.0 * 1024 * (32 + 3 * 32 * 32 + 32) * 100, 100)
     mgdl = gd_dynamics.make_config("learning_rate", 1, "MGDL", 0.01, "smoke", device="cpu", epochs=10)
     assert cost.work(mgdl).epochs == 40                                  # four grades of (30)
+    # the approximation study: structures from its fields; SGDL (the grades unrolled) trains every grade's epochs
+    from mgdlcore.experiments.approximation import ApproximationConfig
+    approx = ApproximationConfig(method="MGDL", target="sine", n_train=256, width=8, n_grades=3, epochs=10)
+    assert cost.work(approx) == cost.Work(sum(6.0 * 256 * w * 10 for w in (1 * 8 + 8 * 1, 8 * 8 + 8 * 1,
+                                                                           8 * 8 + 8 * 1)), 30)
+    unrolled = ApproximationConfig(method="SGDL", target="sine", n_train=256, width=8, n_grades=3, epochs=10)
+    assert cost.work(unrolled) == cost.Work(6.0 * 256 * (8 + 8 * 8 * 2 + 8) * 30, 30)
+    surface = ApproximationConfig(method="MGDL", target="surface", n_train=16, n_dense=33, width=8, n_grades=2,
+                                  epochs=5)
+    assert cost.work(surface).flops == 6.0 * 16 ** 2 * ((2 * 8 + 8) + (8 * 8 + 8)) * 5
     interp = regression.make_config("cameraman", "bicubic", "smoke")
     assert cost.work(interp) == cost.Work(0.0, 0)
     rate, overhead, setup = 2e10, 4e-4, 3.0                             # a made-up machine

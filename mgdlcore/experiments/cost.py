@@ -89,8 +89,12 @@ def _shape(kind: str, frozen: tuple) -> tuple[int, int]:
 
 
 def _points(config) -> int:
-    """Points per training step: the synthetic grid, every other pixel (regression) or every pixel (restoration)."""
+    """Points per training step: the synthetic grid, every other pixel (regression) or every pixel (restoration);
+    for the approximation study its training points (per axis in 2D; an image target's pixels)."""
     d = config.to_dict()
+    if type(config).KIND == "approximation":
+        side = config.size if config.target == "image" else config.n_train
+        return side ** config.dim
     if d.get("image") is None:
         return SYNTHETIC_POINTS
     kind = type(config).KIND
@@ -104,9 +108,15 @@ def work(config) -> Work:
     """The FLOPs and epochs of training ``config``'s networks (zero for classical references)."""
     epochs = int(getattr(config, "epochs", 0) or 0)
     structure = getattr(config, "structure", None)
-    if not epochs or structure is None:
+    if epochs and structure is None and hasattr(config, "mgdl_structure"):
+        # the approximation study builds its networks from its fields; SGDL trains all grades' epochs end to end
+        s = config.mgdl_structure() if config.method == "MGDL" else config.sgdl_structure()
+        if isinstance(s, SGDLStructure):
+            epochs *= config.n_grades
+    elif not epochs or structure is None:
         return Work(0.0, 0)
-    s = get_structure(structure)
+    else:
+        s = get_structure(structure)
     n = _points(config)
     if isinstance(s, MGDLStructure):
         grades = getattr(config, "n_grades", None) or s.n_grades
