@@ -11,9 +11,9 @@ import importlib
 
 PROFILE_NAMES = ("paper", "cpu", "smoke")
 # modules that define ``configs(profile, ...)`` with defaults for every other argument: the experiment kinds and the
-# studies built from their configs (scaling)
+# studies built from their configs (scaling, sensitivity)
 KIND_MODULES = ("regression", "restoration", "gd_dynamics", "eigenvalues", "scaling", "stability",
-                "approximation", "fields")
+                "approximation", "fields", "sensitivity")
 
 
 def check_profile(name: str) -> str:

@@ -89,6 +89,57 @@ def interval_table(sweeps: dict[tuple, list], thresholds: dict, paper: dict | No
     return "\n".join(rows)
 
 
+def by_draw(records: Iterable) -> dict[tuple, list]:
+    """Synthetic records as ``{(setting, method, draw): [records]}``, each record once (draws:
+    :func:`~mgdlcore.experiments.sensitivity.draw_of`)."""
+    from ..experiments.sensitivity import draw_of
+
+    out: dict[tuple, dict] = {}
+    for r in records:
+        if r.config.get("image") is None:
+            out.setdefault((r.config["setting"], r.config["method"], draw_of(r.config)), {})[r.key] = r
+    return {k: list(v.values()) for k, v in out.items()}
+
+
+def draw_summary(distinct: dict[tuple, int]) -> str:
+    """One sentence from :func:`draw_table`'s counts: in how many sweeps every complete draw gives one interval."""
+    compared = {k: n for k, (n, draws) in distinct.items() if draws > 1}
+    many = {k: n for k, n in compared.items() if n > 1}
+    if not compared:
+        return "No (setting, method) sweep has two complete draws yet."
+    text = (f"Over the complete draws, the interval is the same for every draw in {len(compared) - len(many)} of "
+            f"{len(compared)} (setting, method) sweeps with two draws or more")
+    if many:
+        text += "; it moves in " + ", ".join(f"setting {s} {m} ({n} different intervals)"
+                                             for (s, m), n in sorted(many.items()))
+    return text + "."
+
+
+def draw_table(sweeps: dict[tuple, list], thresholds: dict, grid: Sequence[float]) -> tuple[str, dict]:
+    """Markdown: per ``(setting, method, draw)`` sweep (draws: :func:`~mgdlcore.experiments.sensitivity.draw_of`),
+    the interval below ``thresholds[setting]``, the largest learning rate without divergence, the first diverged one
+    and the best; only sweeps that ran every learning rate of ``grid`` (the others are listed as incomplete).
+    Also ``{(setting, method): (distinct intervals, complete draws)}``."""
+    rows = ["| setting | method | draw | interval | largest $\\eta$ without divergence | first diverged $\\eta$ | "
+            "best $\\eta$ |", "|---|---|---|---|---|---|---|"]
+    distinct: dict[tuple, list] = {}
+    want = {round(float(lr), 12) for lr in grid}
+    for (setting, method, draw), recs in sorted(sweeps.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        have = {round(float(r.config["learning_rate"]), 12) for r in recs}
+        if not want <= have:
+            rows.append(f"| {setting} | {method} | {draw} | incomplete: {len(want & have)} of {len(want)} learning "
+                        "rates run | | | |")
+            continue
+        lrs, vals = final_values(recs)
+        interval = lr_interval(lrs, vals, thresholds[setting])
+        distinct.setdefault((setting, method), []).append(interval)
+        best = best_run(recs)
+        rows.append(f"| {setting} | {method} | {draw} | {format_interval(interval)} | "
+                    f"{fmt(largest_stable_lr(recs), 'g')} | {fmt(first_diverged_lr(recs), 'g')} | "
+                    f"{'–' if best is None else format(best['learning_rate'], 'g')} |")
+    return "\n".join(rows), {k: (len(set(v)), len(v)) for k, v in distinct.items()}
+
+
 def sweep_table(records: Sequence, *, keys: Sequence[str] = ("final_train_loss", "final_val_loss")) -> str:
     """Markdown: one row per run (subject, method, learning rate, ``keys``, diverged and where, oscillation)."""
     head = ["subject", "method", "$\\eta$", *keys, "diverged (epoch, grade)", "loss rose at (share of steps)"]
