@@ -101,7 +101,7 @@ def by_draw(records: Iterable) -> dict[tuple, list]:
     return {k: list(v.values()) for k, v in out.items()}
 
 
-def draw_summary(distinct: dict[tuple, int]) -> str:
+def draw_summary(distinct: dict[tuple, tuple[int, int]]) -> str:
     """One sentence from :func:`draw_table`'s counts: in how many sweeps every complete draw gives one interval."""
     compared = {k: n for k, (n, draws) in distinct.items() if draws > 1}
     many = {k: n for k, n in compared.items() if n > 1}
@@ -124,7 +124,7 @@ def draw_table(sweeps: dict[tuple, list], thresholds: dict, grid: Sequence[float
             "best $\\eta$ |", "|---|---|---|---|---|---|---|"]
     distinct: dict[tuple, list] = {}
     want = {round(float(lr), 12) for lr in grid}
-    for (setting, method, draw), recs in sorted(sweeps.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+    for (setting, method, draw), recs in sorted(sweeps.items(), key=lambda kv: kv[0]):
         have = {round(float(r.config["learning_rate"]), 12) for r in recs}
         if not want <= have:
             rows.append(f"| {setting} | {method} | {draw} | incomplete: {len(want & have)} of {len(want)} learning "

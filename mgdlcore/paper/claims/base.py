@@ -89,8 +89,6 @@ class Query:
         """Whether a record's config is one this query needs; with ``profile`` and ``listed``, also whether it is
         the very run ``profile`` lists for that replicate (``listed(config, profile)``: that run's config as a dict,
         or None), so that a run at another size or epoch count never stands for a table cell."""
-        if profile is not None and self.listed is not None and not _is_listed(self.listed, config, profile):
-            return False
         if config.get("task") not in self.task:
             return False
         if self.method is not None and config.get("method") != self.method:
@@ -99,7 +97,9 @@ class Query:
             return False
         if any(not _equal(config.get(k), v) for k, v in self.where):
             return False
-        return all(k not in config or config[k] is None or _equal(config[k], v) for k, v in self.where_if_present)
+        if not all(k not in config or config[k] is None or _equal(config[k], v) for k, v in self.where_if_present):
+            return False
+        return profile is None or self.listed is None or _is_listed(self.listed, config, profile)
 
     def describe(self) -> str:
         parts = ["/".join(self.task)]
@@ -112,10 +112,7 @@ class Query:
 
 
 def _is_listed(listed: Callable[[Mapping, str], Mapping | None], config: Mapping, profile: str) -> bool:
-    try:
-        own = listed(config, profile)
-    except (ValueError, KeyError, TypeError):
-        return False
+    own = listed(config, profile)
     return own is not None and config_key(dict(own)) == config_key(dict(config))
 
 

@@ -14,33 +14,34 @@ RESTORATION_METRIC = "psnr"          # final-epoch PSNR against the clean image
 TABLES = {"table2": ("denoising", TABLE2), "table3": ("deblurring", TABLE3)}
 
 
+def _listed(kind: str, config: Mapping, profile: str, *args) -> dict | None:
+    """The run of ``profile`` that ``experiments.<kind>.make_config(*args, profile, seed=...)`` lists for a record's
+    ``config`` of one of the kind's tasks (``TASKS``, else the kind's name), its device put back, as a dict, or None
+    when the profile lists no such run."""
+    import importlib
+
+    module = importlib.import_module(f"...experiments.{kind}", __package__)
+    if config.get("task") not in getattr(module, "TASKS", (kind,)) or profile not in module.PROFILE_SETTINGS:
+        return None
+    try:
+        own = module.make_config(*args, profile, seed=config.get("seed", 0), device="cpu")
+    except (ImageError, ValueError, KeyError, TypeError):
+        return None
+    return {**own.to_dict(), "device": config.get("device")}
+
+
 def listed_regression(config: Mapping, profile: str) -> dict | None:
     """The Table-1 run ``profile`` lists for the image, method, seed and device of ``config`` (a record's config),
     as a dict, or None when it lists none: a record stands for a table cell only when its config equals this one,
     so a scaling-study run at another size or epoch count never does."""
-    from ...experiments import regression
-    if config.get("task") != "regression" or profile not in regression.PROFILE_SETTINGS:
-        return None
-    try:
-        own = regression.make_config(config["image"], config["method"], profile, seed=config.get("seed", 0),
-                                     device="cpu")
-    except (ImageError, ValueError, KeyError, TypeError):
-        return None
-    return {**own.to_dict(), "device": config.get("device")}
+    return _listed("regression", config, profile, config.get("image"), config.get("method"))
 
 
 def listed_restoration(config: Mapping, profile: str) -> dict | None:
     """The Table-2/3 run ``profile`` lists for the task, image, method, level, seed and device of ``config``, as a
     dict, or None (see :func:`listed_regression`)."""
-    from ...experiments import restoration
-    if config.get("task") not in restoration.TASKS or profile not in restoration.PROFILE_SETTINGS:
-        return None
-    try:
-        own = restoration.make_config(config["task"], config["image"], config["method"], config["level"], profile,
-                                      seed=config.get("seed", 0), device="cpu")
-    except (ImageError, ValueError, KeyError, TypeError):
-        return None
-    return {**own.to_dict(), "device": config.get("device")}
+    return _listed("restoration", config, profile, config.get("task"), config.get("image"), config.get("method"),
+                   config.get("level"))
 
 
 def _regression_queries(image: str) -> dict[str, Query]:
