@@ -19,8 +19,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CACHE = ROOT / "_build" / ".jupyter_cache"
-TIMEOUT = 1800          # seconds per notebook, as execute.timeout in _config.yml
+_EXECUTE = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]   # the build's own settings
+CACHE = ROOT / _EXECUTE["cache"]
+TIMEOUT = int(_EXECUTE["timeout"])      # seconds per notebook
 
 
 def toc_notebooks(root: Path = ROOT) -> list[Path]:
