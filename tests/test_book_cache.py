@@ -19,10 +19,12 @@ def test_every_notebook_of_the_toc_is_listed():
     assert "chapters/claims" in expected and "api" not in expected      # api is Markdown, not a notebook
 
 
-def test_the_book_reads_the_cache_this_module_fills():
+def test_the_book_reads_the_cache_make_book_fills_and_removes():
     config = yaml.safe_load((ROOT / "_config.yml").read_text())["execute"]
     assert config["execute_notebooks"] == "cache"
-    assert ROOT / config["cache"] == book_cache.CACHE
+    book = (ROOT / "Makefile").read_text().split("\nbook:")[1].split("\n\n")[0]
+    fill, build = book.index("mgdlcore.report.book_cache"), book.index("jupyter-book build")
+    assert fill < build and f"rm -rf {config['cache']}" in book[build:]
 
 
 def _notebook(path, source):
