@@ -5,11 +5,14 @@
     mgdl-campaign cpu --workers 2               # two runs at a time on a Dask LocalCluster (one process each)
     mgdl-campaign paper --scheduler tcp://host:8786   # on an existing Dask cluster (e.g. from dask-jobqueue)
     mgdl-campaign paper --device cuda --workers 1 --runs-per-worker 16   # 16 small runs at once on one GPU
+    mgdl-campaign paper --batch --only 'learning_rate setting*'   # each learning-rate sweep as one stacked model
 
 Pending runs go cheapest first (``--order``), by the cost model of :mod:`mgdlcore.experiments.cost`. A config is
 skipped when its record is current (same key, same code path: see ``runner.find_record``). A failing
 run is reported in one line (exception type and message) and the campaign goes on; the exit status is 1 when any
 run failed. Records are written as each run finishes, so an interrupted campaign resumes where it stopped.
+``--batch`` trains the configs that differ only in their learning rate together (``runner.batch_groups``; one
+line per group), on a GPU at about the cost of one run.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 
 from ..device import resolve_device
 from .profiles import PROFILE_NAMES, all_configs
-from .runner import find_record, run
+from .runner import batch_groups, find_record, run, run_batch
 
 
 def matches(config, patterns: list[str]) -> bool:
@@ -113,7 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-per-worker", type=int, default=1, metavar="K",
                    help="with --workers: runs at a time in each worker process, one thread each (on a GPU each "
                         "run has its own CUDA stream, so small runs overlap on one card)")
+    p.add_argument("--batch", action="store_true",
+                   help="train the runs that differ only in their learning rate as one stacked model (one job)")
     return p
+
+
+def run_group(configs: list, results: str | Path, profile: str, progress: bool = False) -> tuple[int, float]:
+    """A group of :func:`~mgdlcore.experiments.runner.batch_groups` trained at once: ``(diverged, seconds)``."""
+    t0 = time.perf_counter()
+    with own_stream(configs[0].device):
+        recs = run_batch(configs, results_dir=results, profile=profile, progress=progress)
+    return sum(r.diverged for r in recs), time.perf_counter() - t0
+
+
+def group_on_worker(config_dicts: list[dict], results: str, profile: str, threads: int | None) -> tuple[int, float]:
+    """:func:`run_group` inside a Dask worker."""
+    from .runner import config_from_dict
+
+    if threads:
+        torch.set_num_threads(threads)
+    return run_group([config_from_dict(d) for d in config_dicts], results, profile)
 
 
 def run_on_worker(config_dict: dict, results: str, profile: str, threads: int | None) -> tuple[bool, float]:
@@ -137,6 +159,12 @@ def own_stream(device: str):
     return torch.cuda.stream(torch.cuda.Stream(dev))
 
 
+def _group_label(group: list) -> str:
+    c = group[0]
+    rates = ", ".join(f"{g.learning_rate:g}" for g in group) if hasattr(c, "learning_rate") else ""
+    return f"{c.long_label()} and {len(group) - 1} more" + (f" (learning rates {rates})" if rates else "")
+
+
 def run_distributed(todo: list, args, results: Path) -> list[str]:
     """Run ``todo`` on Dask workers in the given order, one run per worker at a time; the labels of failed runs."""
     from dask.distributed import Client, LocalCluster, as_completed
@@ -158,7 +186,13 @@ def run_distributed(todo: list, args, results: Path) -> list[str]:
             print(f"budget of {args.budget_minutes:g} min spent; {len(queue)} run(s) left", flush=True)
             queue.clear()
             return None
-        config, _ = queue.pop(0)
+        item = queue.pop(0)
+        if args.batch:
+            future = client.submit(group_on_worker, [c.to_dict() for c in item], str(results), args.profile,
+                                   args.threads or 1, pure=False)
+            labels[future.key] = _group_label(item)
+            return future
+        config, _ = item
         future = client.submit(run_on_worker, config.to_dict(), str(results), args.profile, args.threads or 1,
                                pure=False)
         labels[future.key] = config.long_label()
@@ -172,7 +206,8 @@ def run_distributed(todo: list, args, results: Path) -> list[str]:
             label = labels[future.key]
             try:
                 diverged, seconds = future.result()
-                print(f"[{finished}/{n}] {label} {'diverged' if diverged else 'ok'} in {seconds:.1f} s", flush=True)
+                state = f"{int(diverged)} diverged" if args.batch else ("diverged" if diverged else "ok")
+                print(f"[{finished}/{n}] {label} {state} in {seconds:.1f} s", flush=True)
             except Exception as exc:  # one failing run must not stop the others
                 failed.append(label)
                 print(f"[{finished}/{n}] FAILED {label}: {type(exc).__name__}: {exc}", flush=True)
@@ -218,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         device = "cuda" if any(c.device == "cuda" for c, _ in todo) else "cpu"
         seconds = dict(zip((c.key for c, _ in todo), (e[device == "cuda"] for e in estimates(todo, results)[1])))
         todo.sort(key=lambda cw: seconds[cw[0].key], reverse=args.order == "longest")
+    if args.batch:
+        todo = batch_groups([c for c, _ in todo])
+        print(f"{len(todo)} group(s) trained together (--batch)")
     if args.workers is not None or args.scheduler is not None:
         failed = run_distributed(todo, args, results)
         if failed:
@@ -228,10 +266,20 @@ def main(argv: list[str] | None = None) -> int:
     progress = {"auto": sys.stderr.isatty(), "on": True, "off": False}[args.progress]
     failed = []
     start = time.perf_counter()
-    for i, (config, _) in enumerate(todo, 1):
+    for i, item in enumerate(todo, 1):
         if args.budget_minutes is not None and time.perf_counter() - start > 60 * args.budget_minutes:
             print(f"budget of {args.budget_minutes:g} min spent; {len(todo) - i + 1} run(s) left")
             break
+        if args.batch:
+            try:
+                diverged, seconds = run_group(item, results, args.profile, progress)
+            except Exception as exc:  # one failing group must not stop the others
+                failed.append(_group_label(item))
+                print(f"[{i}/{len(todo)}] FAILED {_group_label(item)}: {type(exc).__name__}: {exc}", flush=True)
+                continue
+            print(f"[{i}/{len(todo)}] {_group_label(item)}: {diverged} diverged, in {seconds:.1f} s", flush=True)
+            continue
+        config, _ = item
         t0 = time.perf_counter()
         try:
             rec = run(config, results_dir=results, profile=args.profile, progress=progress)

@@ -163,6 +163,8 @@ def fit(records) -> dict[str, DeviceModel]:
             continue                            # eigenvalue computations dominate: not training time
         if rec.provenance.get("adopted") or rec.provenance.get("seconds_complete") is False:
             continue                            # seconds taken by older code, or of the last segments only
+        if rec.provenance.get("batch"):
+            continue                            # the wall time of a batch of runs trained together
         try:
             w = work(config_from_dict(rec.config))
         except (ValueError, TypeError):

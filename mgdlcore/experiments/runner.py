@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,7 +71,19 @@ class Kind:
     tolerances: dict[str, float]                # metric name -> absolute tolerance for reruns ("*": default rel.)
 
 
+@dataclass(frozen=True)
+class BatchKind:
+    """Configs of a task trained together: ``key(config)`` (equal for configs that can share one computation, None
+    for a config that runs alone) and ``compute(configs, context) -> [Outcome]``, defined in ``module``."""
+
+    key: Callable[[ExperimentConfig], str | None]
+    compute: Callable
+    module: str
+
+
 KINDS: dict[str, Kind] = {}        # by task name
+BATCHES: dict[str, BatchKind] = {}   # by task name
+BATCH_MODULES = ("gd_sweep",)        # importing them registers the batched computations
 _KIND_MODULES = KIND_MODULES      # importing them registers every kind (a study module registers none)
 
 
@@ -82,10 +94,16 @@ def register(config_class: type[ExperimentConfig], compute, *, tolerances: dict[
         KINDS[task] = kind
 
 
+def register_batch(config_class: type[ExperimentConfig], key, compute) -> None:
+    """Register a batched computation (see :class:`BatchKind`) for every task of ``config_class``."""
+    for task in config_class.TASKS:
+        BATCHES[task] = BatchKind(key, compute, compute.__module__)
+
+
 def _load_kinds() -> list[str]:
     """Import the kind modules not yet registered; one line per module that failed to import."""
     errors = []
-    for name in _KIND_MODULES:
+    for name in (*_KIND_MODULES, *BATCH_MODULES):
         try:
             importlib.import_module(f"{__package__}.{name}")
         except ModuleNotFoundError as exc:
@@ -115,17 +133,23 @@ def config_from_dict(data: dict, **runtime) -> ExperimentConfig:
 _FINGERPRINTS: dict[str, dict[str, str]] = {}
 
 
-def current_code(task: str) -> dict[str, str]:
-    """The code fingerprint of ``task``'s code path in this checkout (cached per process)."""
-    module = kind_of(task).module
+def current_code(task: str, code_path: str | None = None) -> dict[str, str]:
+    """The code fingerprint of ``task``'s code path in this checkout (cached per process); ``code_path``: of that
+    module instead (a record's ``provenance.code_path``: the batched computation that made it)."""
+    module = kind_of(task).module if code_path is None else f"{__package__.rsplit('.', 1)[0]}.{code_path}"
     if module not in _FINGERPRINTS:
         _FINGERPRINTS[module] = code_fingerprint(module)
     return _FINGERPRINTS[module]
 
 
+def record_code(record: Record) -> dict[str, str]:
+    """The current fingerprint of the code path that made ``record``."""
+    return current_code(record.config["task"], record.provenance.get("code_path"))
+
+
 def staleness(record: Record) -> str | None:
     """Why ``record`` is not what the current code would compute (changed modules), or None if it is current."""
-    changed = changed_modules(record.provenance.get("code"), current_code(record.config["task"]))
+    changed = changed_modules(record.provenance.get("code"), record_code(record))
     return f"code changed since it was made: {', '.join(changed)}" if changed else None
 
 
@@ -285,6 +309,83 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
         out = write_record(results_dir, config, rec, arrays)
         shutil.rmtree(folder, ignore_errors=True)
         return out
+
+
+def batch_of(config: ExperimentConfig) -> tuple[str, str] | None:
+    """``(task, key)`` shared by the configs that can be trained together with ``config``, or None."""
+    if config.task not in BATCHES:
+        _load_kinds()
+    batch = BATCHES.get(config.task)
+    key = batch.key(config) if batch is not None else None
+    return None if key is None else (config.task, key)
+
+
+def batch_groups(configs) -> list[list[ExperimentConfig]]:
+    """``configs`` in groups that :func:`run_batch` trains together (in order of first appearance); a config that
+    cannot be batched is a group of its own."""
+    groups: dict = {}
+    for i, config in enumerate(configs):
+        groups.setdefault(batch_of(config) or i, []).append(config)
+    return list(groups.values())
+
+
+def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom", train: str = "missing",
+              progress: bool = True) -> list[Record]:
+    """The records of ``configs`` (one group of :func:`batch_groups`), those without a current record computed in
+    one batched computation; a group of one goes through :func:`run`.
+
+    Each record is written as :func:`run` writes it, with ``provenance.code_path`` (the batched module, whose code
+    fingerprint the record carries), ``provenance.batch`` (how many configs were trained together) and the
+    group's wall time as its seconds. The group is checkpointed and resumed like a single run.
+    """
+    configs = list(configs)
+    if train not in ("missing", "always"):
+        raise ValueError(f"run_batch computes; train must be 'missing' or 'always', got {train!r}")
+    keys = {batch_of(c) for c in configs}
+    if len(configs) > 1 and (None in keys or len(keys) != 1):
+        raise ValueError("run_batch needs configs of one batch (see batch_groups)")
+    found: dict[str, Record] = {}
+    if train == "missing":
+        for config in configs:
+            rec, _ = find_record(config, results_dir)
+            if rec is not None:
+                found[config.key] = rec
+    todo = [c for c in configs if c.key not in found]
+    if len(todo) <= 1:
+        found.update({c.key: run(c, results_dir=results_dir, profile=profile, train=train, progress=progress)
+                      for c in todo})
+        return [found[c.key] for c in configs]
+    batch = BATCHES[todo[0].task]
+    device = resolve_device(todo[0].device)
+    check_writable(results_dir)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = bool(todo[0].tf32)
+        torch.backends.cudnn.allow_tf32 = bool(todo[0].tf32)
+    code_path = batch.module.split(".", 1)[1]
+    code = current_code(todo[0].task, code_path)
+    digest = hashlib.sha256(json.dumps([sorted(c.key for c in todo), code], sort_keys=True).encode()).hexdigest()
+    folder = Path(results_dir) / CHECKPOINTS / f"{todo[0].task}-batch-{digest[:16]}"
+    with ExitStack() as stack:
+        for config in todo:
+            stack.enter_context(_lock(record_path(results_dir, config)))
+        seg = segments.begin(folder)
+        t0 = time.perf_counter()
+        try:
+            with checkpointing(folder):
+                outs = batch.compute(todo, Context(device=device, progress=progress))
+        except BaseException:
+            segments.abandon(folder)
+            raise
+        seconds = seg.before + time.perf_counter() - t0
+        extra = {**segments.provenance_fields(seg), "code_path": code_path, "batch": len(todo)}
+        for config, out in zip(todo, outs):
+            arrays = {k: v for k, v in out.arrays.items() if np.size(v) <= MAX_ARRAY_SIZE}
+            prov = provenance(device, seconds=seconds, code=code, extra=extra)
+            rec = make_record(config, metrics=out.metrics, series=out.series, arrays=list(arrays), provenance=prov,
+                              profile=profile)
+            found[config.key] = write_record(results_dir, config, rec, arrays)
+        shutil.rmtree(folder, ignore_errors=True)
+    return [found[c.key] for c in configs]
 
 
 def run_many(configs, *, results_dir, profile: str, train: str = "missing", progress: bool = True

@@ -263,7 +263,8 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False,
         if devices is not None and device not in devices:
             continue
         if problems and all(p.startswith("stale: code changed") for p in problems):
-            key = (rec.config["task"], json.dumps(rec.provenance.get("code"), sort_keys=True), device)
+            key = (rec.config["task"], json.dumps(rec.provenance.get("code"), sort_keys=True), device,
+                   rec.provenance.get("code_path"))
             groups.setdefault(key, []).append(rec)
     here = runnable_devices()
     samples, lines = {}, []
@@ -298,7 +299,7 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False,
         if moved:
             lines.extend(f"{sample.path.name}: {m}" for m in moved)
             continue
-        code = current_code(key[0])
+        code = current_code(key[0], key[3])
         for rec in groups[key]:
             data = json.loads(rec.path.read_text())
             old = data["provenance"]["code"]
