@@ -13,6 +13,8 @@ Cases (network structures of Appendix D; FLOPs counted as in ``_common.step_flop
   fused epoch of ``training.fused`` (ratio fused / autograd).
 * ``synthetic_sweep``: setting 1, SGDL (26) and the grades of MGDL (30) over a learning-rate grid by plain GD, on
   2 CPU processes of one thread each; aggregate GFLOP/s, ratio = value / (2 x ``gemm_peak_1t``).
+* ``stacked_*``: the 19 learning rates of the paper profile's Sec. 5 sweep stacked into one model, as
+  ``mgdl-campaign --batch`` trains them (fused epoch; CUDA graphs on a GPU), against a stack of one.
 * ``graph_*`` (GPU only): SGDL (26) by GD, eager against CUDA graphs (ms per epoch, bitwise equality), and the 14
   learning rates of Sec. 5 as concurrent runs in threads, one CUDA stream each.
 * ``hessian_dense_26``: seconds for the dense Hessian of (26) at 1,024 points and all its eigenvalues.
@@ -233,6 +235,55 @@ def synthetic_sweep_batched(ctx: Ctx) -> None:
     ctx.add("synthetic_sweep_speedup", t_serial / t_batched, "x, serial time / batched time")
 
 
+def synthetic_sweep_stacked(ctx: Ctx) -> None:
+    """The paper-profile sweep of Sec. 5 as ``mgdl-campaign --batch`` trains it: the 19 learning rates of
+    ``gd_dynamics.PROFILE_SETTINGS["paper"]`` stacked into one model (fused epoch, CUDA graphs on a GPU), SGDL (26)
+    and grade 2 of MGDL (30) on eq. (5), setting 1. ``stacked_<net>_1`` / ``_19``: ms per epoch of a stack of 1 and
+    of 19 members (eval every 1,000 epochs); ``stacked_<net>_gain``: 19 x the one-member time / the 19-member time
+    (runs per unit of time against one run at a time). GPU: ``stacked_26_eager`` (the same 19 members without
+    graphs) and ``stacked_graph_equal`` (1: graphed and eager losses and validation losses equal)."""
+    from mgdlcore.data.synthetic import synthetic_data
+    from mgdlcore.experiments.gd_dynamics import PROFILE_SETTINGS
+    from mgdlcore.training import graphs
+
+    lrs = list(PROFILE_SETTINGS["paper"]["synthetic_lrs"])
+    epochs = 2_000 if ctx.quick else 5_000
+    d = synthetic_data(1, device=ctx.device)
+    feats = torch.rand(d.x_train.shape[0], 32, generator=torch.Generator().manual_seed(0)).to(ctx.device)
+    nets = {"26": (lambda: build_network(get_structure("26"), seed=0, init="he_normal", relu_prime_at_zero=1),
+                   d.x_train, d.x_val),
+            "30": (lambda: build_grade(get_structure("30"), 2, seed=0, init="he_normal", relu_prime_at_zero=1),
+                   feats, feats[:d.x_val.shape[0]])}
+
+    def sweep(name: str, k: int, n: int):
+        make, x, xv = nets[name]
+        model = StackedMLP([make().to(ctx.device)] * k)
+        cfg = TrainConfig(epochs=n, learning_rate=1.0, optimizer="gd", eval_every=1000, loss_every=1000,
+                          progress=False)
+        out = train_gd_batched(model, x, d.y_train, lrs[:k], cfg, eval_sets={"val": (xv, d.y_val)})
+        sync(ctx.device)
+        return out
+
+    for name in nets:
+        t = {}
+        for k in (1, len(lrs)):
+            sweep(name, k, 1_000)                                     # warm-up: kernels, capture
+            _, t[k] = timed(lambda name=name, k=k: sweep(name, k, epochs))
+        ctx.add(f"stacked_{name}_1", t[1] / epochs * 1e3, f"ms/epoch, 1 member, {describe_device(ctx.device)}")
+        ctx.add(f"stacked_{name}_{len(lrs)}", t[len(lrs)] / epochs * 1e3, f"ms/epoch, {len(lrs)} members stacked",
+                f"stacked_{name}_1")
+        ctx.add(f"stacked_{name}_gain", len(lrs) * t[1] / t[len(lrs)], "x, runs per unit time against one at a time")
+    if ctx.device.type == "cuda":
+        os.environ[graphs.ENV] = "0"
+        eager, t_eager = timed(lambda: sweep("26", len(lrs), epochs))
+        os.environ[graphs.ENV] = "1"
+        graphed = sweep("26", len(lrs), epochs)
+        same = all(a.loss == b.loss and a.metrics == b.metrics for a, b in zip(eager, graphed))
+        ctx.add("stacked_26_eager", t_eager / epochs * 1e3, f"ms/epoch, {len(lrs)} members, eager",
+                f"stacked_26_{len(lrs)}")
+        ctx.add("stacked_graph_equal", float(same), "1: graphed losses == eager losses")
+
+
 def synthetic_graphs(ctx: Ctx) -> None:
     """CUDA graphs (``mgdlcore.training.graphs``) for Sec. 5: SGDL (26), setting 1, lr 0.01, GD with eval_every
     1000. ``graph_eager_ms``/``graph_ms``: ms per epoch of one run, eager and replayed, ``graph_speedup`` their
@@ -390,7 +441,8 @@ def allocator(ctx: Ctx) -> None:
 
 
 CASES = (gemm, sgdl28_step, mgdl32_grade_step, sgdl29_denoise_step, synthetic_step_26, synthetic_sweep,
-         synthetic_sweep_batched, synthetic_graphs, synthetic_graphs_procs, hessian_dense_26, lanczos_cases, allocator)
+         synthetic_sweep_batched, synthetic_sweep_stacked, synthetic_graphs, synthetic_graphs_procs, hessian_dense_26,
+         lanczos_cases, allocator)
 
 
 # ------------------------------------------------------------------------------------------------ main

@@ -89,6 +89,113 @@ def interval_table(sweeps: dict[tuple, list], thresholds: dict, paper: dict | No
     return "\n".join(rows)
 
 
+def paper_sweeps(configs: Sequence, results_dir) -> tuple[dict[tuple, list], list[tuple]]:
+    """The paper-profile synthetic sweeps of ``configs`` as ``{(setting, method): [records]}``, each sweep from one
+    device: the one whose current records cover most of its grid (the configs' own device on a tie), so that a
+    sweep never mixes devices. Also the replicates: ``(setting, method, learning_rate, {device: record})`` for
+    every config with a current record on more than one device. Nothing is computed."""
+    import dataclasses
+
+    from ..experiments.config import DEVICES
+    from ..experiments.runner import find_record
+
+    found: dict[tuple, dict[str, dict[float, object]]] = {}
+    for c in configs:
+        if c.image is not None:
+            continue
+        for device in (c.device, *(d for d in DEVICES if d != c.device)):
+            rec, _ = find_record(dataclasses.replace(c, device=device), results_dir, move_corrupt=False)
+            if rec is not None:
+                found.setdefault((c.setting, c.method), {}).setdefault(device, {})[c.learning_rate] = rec
+    sweeps, replicates = {}, []
+    for key, per_device in found.items():
+        device = max(per_device, key=lambda d: len(per_device[d]))     # first (own device) wins a tie
+        sweeps[key] = sorted(per_device[device].values(), key=lambda r: r.config["learning_rate"])
+        for lr in sorted({lr for recs in per_device.values() for lr in recs}):
+            runs = {d: recs[lr] for d, recs in per_device.items() if lr in recs}
+            if len(runs) > 1:
+                replicates.append((*key, lr, runs))
+    return sweeps, replicates
+
+
+def _loss_text(r) -> str:
+    return "diverged" if r.diverged else fmt(r.metrics.get("final_train_loss"), ".3g")
+
+
+def tail_note(record) -> str:
+    """How the kept training loss of the last model / grade ends: ``stuck`` (within 1% over the second half of
+    the epochs), ``still falling`` (the loss at 90% of the epochs more than 1% above the final one), else
+    ``oscillating``; empty for a diverged run."""
+    if record.diverged:
+        return ""
+    loss = [v for v in record.series["grades"][-1]["loss"] if v is not None]
+    if len(loss) < 10:
+        return ""
+    half = loss[len(loss) // 2:]
+    if max(half) - min(half) <= 1e-2 * max(half):
+        return f"stuck: within 1% of {loss[-1]:.3g} over the second half of the epochs"
+    at90 = loss[int(0.9 * (len(loss) - 1))]
+    if at90 > 1.01 * loss[-1]:
+        return f"still falling: {at90:.3g} at 90% of the epochs"
+    return "oscillating to the end"
+
+
+def _below(r, threshold: float) -> bool:
+    v = r.metrics.get("final_train_loss")
+    return not r.diverged and v is not None and math.isfinite(v) and v < threshold
+
+
+def _miss_text(r, threshold: float) -> str:
+    v = r.metrics.get("final_train_loss")
+    note = tail_note(r)
+    return (_loss_text(r) + ("" if r.diverged or v is None else f", {v / threshold:.3g}x the threshold")
+            + (f"; {note}" if note else ""))
+
+
+def interval_misses(sweeps: dict[tuple, list], thresholds: dict, paper: dict) -> str:
+    """Markdown list, per sweep with an interval in ``paper`` (as ``SEC5_INTERVALS``): the grid learning rates
+    inside the paper's interval whose final training loss is not below the threshold (with the loss and its
+    multiple of the threshold), and those outside it that are below."""
+    lines = []
+    for (setting, method), recs in sweeps.items():
+        spec = paper.get((setting, method)) or {}
+        if not spec.get("interval"):
+            continue
+        lo, hi = spec["interval"]
+        thr = thresholds[setting]
+
+        inside = [r for r in recs if lo <= r.config["learning_rate"] <= hi]
+        miss = [r for r in inside if not _below(r, thr)]
+        extra = [r for r in recs if not lo <= r.config["learning_rate"] <= hi and _below(r, thr)]
+        text = (f"setting {setting}, {method}: {len(inside) - len(miss)} of the {len(inside)} grid learning rates in "
+                f"the paper's [{lo:g}, {hi:g}] end below {thr:g}")
+        if miss:
+            text += "; not " + "; ".join(f"$\\eta$ = {r.config['learning_rate']:g} ({_miss_text(r, thr)})" for r in miss)
+        if extra:
+            text += "; outside it, below the threshold at $\\eta$ = " + ", ".join(
+                f"{r.config['learning_rate']:g}" for r in extra)
+        lines.append(f"- {text}.")
+    return "\n".join(lines) if lines else "No sweep with a paper interval has records."
+
+
+def replicate_table(replicates: Sequence[tuple], thresholds: dict) -> str:
+    """Markdown: the same config run on two devices (two engines: the serial run and the batched sweep), final
+    training loss on each and whether both fall on the same side of the setting's threshold."""
+    if not replicates:
+        return "No config has records on two devices."
+    devices = sorted({d for *_, runs in replicates for d in runs})
+    rows = ["| setting | method | $\\eta$ | " + " | ".join(f"final loss ({d})" for d in devices)
+            + " | same side of the threshold |", "|---|---|---|" + "---|" * len(devices) + "---|"]
+    same = 0
+    for setting, method, lr, runs in replicates:
+        thr = thresholds[setting]
+        sides = {(not r.diverged and (r.metrics.get("final_train_loss") or math.inf) < thr) for r in runs.values()}
+        same += len(sides) == 1
+        rows.append(f"| {setting} | {method} | {lr:g} | " + " | ".join(
+            _loss_text(runs[d]) if d in runs else "–" for d in devices) + f" | {'yes' if len(sides) == 1 else 'no'} |")
+    return "\n".join(rows) + f"\n\nBoth runs fall on the same side of the threshold at {same} of {len(replicates)} configs."
+
+
 def by_draw(records: Iterable) -> dict[tuple, list]:
     """Synthetic records as ``{(setting, method, draw): [records]}``, each record once (draws:
     :func:`~mgdlcore.experiments.sensitivity.draw_of`)."""
@@ -185,9 +292,11 @@ def pending_markdown(pending: Sequence[str]) -> str:
             + "\n".join(f"- {p}" for p in pending))
 
 
-def claims_markdown(section: int, *, results_dir, profile: str) -> str:
+def claims_markdown(section: int, *, results_dir, profile: str, paper_results_dir=None) -> str:
     """The verdicts of Section ``section``'s claims from ``mgdlcore.paper.claims`` where that module renders them;
-    otherwise a pointer (the verdicts are never decided here)."""
+    otherwise a pointer (the verdicts are never decided here). Under a reduced ``profile`` each claim shows the
+    verdict of the paper-profile records (``paper_results_dir``, default: the paper profile's folder) with this
+    profile's indication beside it."""
     try:
         claims = importlib.import_module(f"{__package__.rsplit('.', 1)[0]}.paper.claims")
     except ModuleNotFoundError:
@@ -195,7 +304,12 @@ def claims_markdown(section: int, *, results_dir, profile: str) -> str:
     render = getattr(claims, "render_markdown", None)
     if render is None:
         return "*The verdicts on the paper's claims of this section are not rendered yet (see the claims page).*"
-    return render(section=section, results_dir=results_dir, profile=profile)
+    if profile == "paper":
+        return render(section=section, results_dir=results_dir, profile=profile)
+    from .paths import default_results_dir
+
+    return render(section=section, results_dir=paper_results_dir or default_results_dir("paper"), profile="paper",
+                  indication_profile=profile, indication_results_dir=results_dir)
 
 
 # ------------------------------------------------------------------------------------------------ references

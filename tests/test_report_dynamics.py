@@ -1,0 +1,60 @@
+"""Chapter 05's paper-setting section: sweeps taken from one device, replicates, and where intervals disagree."""
+
+import dataclasses
+import json
+
+from mgdlcore.experiments import gd_dynamics
+from mgdlcore.experiments.records import Record, record_path, write_json_atomic
+from mgdlcore.experiments.runner import run
+from mgdlcore.report import dynamics as rd
+
+PAPER = {(1, "SGDL"): {"threshold": 1e-3, "interval": (0.03, 0.08), "note": ""}}
+
+
+def _rec(lr, loss, curve=None, diverged=False):
+    curve = curve if curve is not None else [loss] * 20
+    config = {"task": "learning_rate", "setting": 1, "method": "SGDL", "learning_rate": lr, "seed": 0}
+    return Record({"key": str(lr), "config": config, "profile": "paper", "provenance": {},
+                   "metrics": {"final_train_loss": None if diverged else loss, "diverged": diverged},
+                   "series": {"grades": [{"loss": curve}]}})
+
+
+def test_tail_note_tells_stuck_falling_and_oscillating_runs_apart():
+    assert rd.tail_note(_rec(0.1, 0.141, [1.0] * 10 + [0.141, 0.1412] * 5)).startswith("stuck")
+    assert rd.tail_note(_rec(0.1, 0.002, [0.01 - 0.0004 * i for i in range(20)])).startswith("still falling")
+    assert rd.tail_note(_rec(0.1, 0.5, [0.5, 1.0] * 10)) == "oscillating to the end"
+    assert rd.tail_note(_rec(0.1, None, diverged=True)) == ""
+
+
+def test_interval_misses_names_each_grid_point_that_disagrees():
+    recs = [_rec(0.01, 5e-4), _rec(0.03, 5e-4), _rec(0.05, 5e-4), _rec(0.08, 0.141, [0.141] * 20),
+            _rec(0.3, None, diverged=True)]
+    text = rd.interval_misses({(1, "SGDL"): recs}, {1: 1e-3}, PAPER)
+    assert "2 of the 3 grid learning rates in the paper's [0.03, 0.08]" in text
+    assert "$\\eta$ = 0.08 (0.141, 141x the threshold; stuck" in text
+    assert "outside it, below the threshold at $\\eta$ = 0.01." in text
+    fine = rd.interval_misses({(1, "SGDL"): recs[:3]}, {1: 1e-3}, PAPER)
+    assert "2 of the 2" in fine and "not $" not in fine
+
+
+def test_paper_sweeps_take_each_sweep_from_one_device_and_list_replicates(tmp_path):
+    configs = [gd_dynamics.make_config("learning_rate", 1, "SGDL", lr, "smoke", device="cpu", epochs=20)
+               for lr in (0.01, 0.1, 0.5)]
+    for config in configs:                          # the whole sweep on "cuda" (records copied), one config on cpu
+        rec = run(config, results_dir=tmp_path, profile="smoke", progress=False)
+        other = dataclasses.replace(config, device="cuda")
+        data = json.loads(rec.path.read_text())
+        data.update(key=other.key, config=other.to_dict())
+        if config.learning_rate == 0.1:
+            data["metrics"]["final_train_loss"] *= 2
+        path = record_path(tmp_path, other)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, data)
+        if config.learning_rate != 0.1:
+            rec.path.unlink()
+    sweeps, replicates = rd.paper_sweeps(configs, tmp_path)
+    assert list(sweeps) == [(1, "SGDL")]
+    assert {r.config["device"] for r in sweeps[(1, "SGDL")]} == {"cuda"} and len(sweeps[(1, "SGDL")]) == 3
+    assert [(s, m, lr, sorted(runs)) for s, m, lr, runs in replicates] == [(1, "SGDL", 0.1, ["cpu", "cuda"])]
+    table = rd.replicate_table(replicates, {1: 1e-9})
+    assert "| 1 | SGDL | 0.1 |" in table and "at 1 of 1 configs" in table
