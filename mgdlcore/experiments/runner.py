@@ -82,8 +82,8 @@ class BatchKind:
 
 
 KINDS: dict[str, Kind] = {}        # by task name
-BATCHES: dict[str, BatchKind] = {}   # by task name
-BATCH_MODULES = ("gd_sweep",)        # importing them registers the batched computations
+BATCHES: dict[str, list[BatchKind]] = {}   # by task name: the batched computations that may take its configs
+BATCH_MODULES = ("gd_sweep", "msdl_sweep")   # importing them registers the batched computations
 _KIND_MODULES = KIND_MODULES      # importing them registers every kind (a study module registers none)
 
 
@@ -95,9 +95,12 @@ def register(config_class: type[ExperimentConfig], compute, *, tolerances: dict[
 
 
 def register_batch(config_class: type[ExperimentConfig], key, compute) -> None:
-    """Register a batched computation (see :class:`BatchKind`) for every task of ``config_class``."""
+    """Register a batched computation (see :class:`BatchKind`) for every task of ``config_class`` (a config goes to
+    the first one whose key takes it)."""
+    batch = BatchKind(key, compute, compute.__module__)
     for task in config_class.TASKS:
-        BATCHES[task] = BatchKind(key, compute, compute.__module__)
+        if batch not in BATCHES.setdefault(task, []):
+            BATCHES[task].append(batch)
 
 
 def _load_kinds() -> list[str]:
@@ -311,13 +314,25 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
         return out
 
 
-def batch_of(config: ExperimentConfig) -> tuple[str, str] | None:
-    """``(task, key)`` shared by the configs that can be trained together with ``config``, or None."""
-    if config.task not in BATCHES:
+def _batch_kind(config: ExperimentConfig) -> tuple[BatchKind, str] | None:
+    """The batched computation that takes ``config`` and its key, or None."""
+    if not _BATCHES_LOADED:
         _load_kinds()
-    batch = BATCHES.get(config.task)
-    key = batch.key(config) if batch is not None else None
-    return None if key is None else (config.task, key)
+        _BATCHES_LOADED.append(True)
+    for batch in BATCHES.get(config.task, []):
+        key = batch.key(config)
+        if key is not None:
+            return batch, key
+    return None
+
+
+_BATCHES_LOADED: list[bool] = []     # non-empty once the batch modules were imported
+
+
+def batch_of(config: ExperimentConfig) -> tuple[str, str, str] | None:
+    """``(task, module, key)`` shared by the configs that can be trained together with ``config``, or None."""
+    found = _batch_kind(config)
+    return None if found is None else (config.task, found[0].module, found[1])
 
 
 def batch_groups(configs) -> list[list[ExperimentConfig]]:
@@ -355,7 +370,7 @@ def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom
         found.update({c.key: run(c, results_dir=results_dir, profile=profile, train=train, progress=progress)
                       for c in todo})
         return [found[c.key] for c in configs]
-    batch = BATCHES[todo[0].task]
+    batch = _batch_kind(todo[0])[0]
     device = resolve_device(todo[0].device)
     check_writable(results_dir)
     if device.type == "cuda":

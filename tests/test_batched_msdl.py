@@ -1,0 +1,133 @@
+"""MSDL runs trained as one stacked model equal the same runs trained alone, a diverging run included."""
+
+import json
+
+import pytest
+import torch
+
+from mgdlcore.data.synthetic import synthetic_data
+from mgdlcore.experiments import msdl_sweep, runner
+from mgdlcore.experiments.campaign import main as campaign_main
+from mgdlcore.experiments.gd_dynamics import compute, make_config
+from mgdlcore.experiments.runner import Context, batch_groups, run_batch
+from mgdlcore.models import build_network
+from mgdlcore.structures import get_structure
+from mgdlcore.training import batched_msdl, checkpoint
+from mgdlcore.training.batched_msdl import StackedMSDL, train_msdl_batched
+from mgdlcore.training.grades import loss_callback
+from mgdlcore.training.loop import TrainConfig, half_mse, train
+
+# setting 1, MSDL of Appendix D: 0.05 diverges within a few epochs, the others do not
+LRS = (0.003, 0.01, 0.05)
+
+
+def msdl(seed):
+    return build_network(get_structure("msdl"), seed=seed, init="he_normal", relu_prime_at_zero=1).double()
+
+
+def test_runs_equal_serial_runs_in_float64():
+    d = synthetic_data(1, dtype=torch.float64)
+    x, y, evals = d.x_train, d.y_train, {"val": (d.x_val, d.y_val)}
+    cfg = TrainConfig(epochs=120, learning_rate=1.0, optimizer="gd", eval_every=40, loss_every=7, progress=False)
+    model = StackedMSDL([msdl(s) for s in range(len(LRS))])
+    hists = train_msdl_batched(model, x, y, LRS, cfg, eval_sets=evals)
+    assert [h.diverged for h in hists] == [False, False, True]
+    for r, lr in enumerate(LRS):
+        net = msdl(r)
+        ref = train(lambda net=net: half_mse(y, net(x)), list(net.parameters()),
+                    TrainConfig(**{**cfg.__dict__, "learning_rate": lr}), callbacks=[loss_callback(net, evals)])
+        h = hists[r]
+        assert (h.diverged, h.diverged_epoch, h.epochs_run) == (ref.diverged, ref.diverged_epoch, ref.epochs_run)
+        assert h.loss_epochs == ref.loss_epochs and h.eval_epochs == ref.eval_epochs
+        for got, want in zip(h.loss + h.metrics["val_loss"], ref.loss + ref.metrics["val_loss"]):
+            assert (got is None) == (want is None)
+            if want is not None:
+                assert got == pytest.approx(want, rel=1e-10, abs=1e-14)
+        if not ref.diverged:
+            with torch.no_grad():
+                torch.testing.assert_close(model(x)[r], net(x), rtol=1e-10, atol=1e-12)
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="MultiScaleMLP"):
+        StackedMSDL([torch.nn.Linear(1, 1)])
+    model = StackedMSDL([msdl(0)])
+    d = synthetic_data(1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="1 stacked MSDL"):
+        train_msdl_batched(model, d.x_train, d.y_train, [0.1, 0.2], TrainConfig(epochs=1, learning_rate=1.0,
+                                                                               optimizer="gd"))
+
+
+def sweep(lrs=LRS, **kw):
+    return [make_config("msdl", 1, "MSDL", lr, "smoke", **{**dict(epochs=160, eval_every=40, loss_every=7,
+                                                                     device="cpu"), **kw}) for lr in lrs]
+
+
+def test_each_config_gets_the_outcome_of_its_serial_run():
+    configs = sweep()
+    ctx = Context(device=torch.device("cpu"), progress=False)
+    outs = msdl_sweep.compute_batch(configs, ctx)
+    for config, out in zip(configs, outs):
+        ref = compute(config, ctx)
+        assert set(ref.metrics) == set(out.metrics) and set(ref.series) == set(out.series)
+        for k, v in ref.metrics.items():
+            if isinstance(v, float):   # a diverging run's largest jump (~1e30) carries its rounding 1e4-fold
+                rel = 1e-2 if ref.metrics["diverged"] and k == "max_jump" else 1e-4
+                assert out.metrics[k] == pytest.approx(v, rel=rel), k
+            else:
+                assert out.metrics[k] == v, k
+        (g,), (h,) = ref.series["grades"], out.series["grades"]
+        assert g["loss_epochs"] == h["loss_epochs"] and g["eval_epochs"] == h["eval_epochs"]
+        rel = 1e-2 if ref.metrics["diverged"] else 1e-4
+        for a, b in zip(g["loss"] + g["val_loss"], h["loss"] + h["val_loss"]):
+            assert (a is None) == (b is None) and (a is None or b == pytest.approx(a, rel=rel))
+
+
+def test_only_untracked_msdl_sweeps_batch_together():
+    tracked = make_config("msdl", 1, "MSDL", 0.004, "smoke", tracked=True, device="cpu")
+    mgdl = make_config("msdl", 1, "MGDL", 0.06, "smoke", tracked=True, device="cpu")
+    groups = batch_groups([*sweep(), tracked, mgdl, *sweep(seed=1)])
+    assert [len(g) for g in groups] == [3, 1, 1, 3]
+    assert runner.batch_of(sweep()[0])[1] == "mgdlcore.experiments.msdl_sweep"
+    lr = make_config("learning_rate", 1, "SGDL", 0.01, "smoke", device="cpu")
+    assert runner.batch_of(lr)[1] == "mgdlcore.experiments.gd_sweep"
+
+
+class Stop(Exception):
+    pass
+
+
+def test_an_interrupted_sweep_resumes_to_the_same_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("MGDL_CUDA_GRAPHS", "emulate")
+    monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
+    configs = sweep()
+    ref = run_batch(configs, results_dir=tmp_path / "ref", profile="smoke", progress=False)
+    assert {r.provenance["code_path"] for r in ref} == {"experiments.msdl_sweep"}
+    real, calls = batched_msdl.GroupedEpoch.__call__, {"n": 0}
+
+    def stopping(self, slot):
+        calls["n"] += 1
+        if calls["n"] == 100:                  # after the checkpoint of epoch 80
+            raise Stop
+        real(self, slot)
+
+    monkeypatch.setattr(batched_msdl.GroupedEpoch, "__call__", stopping)
+    with pytest.raises(Stop):
+        run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
+    monkeypatch.setattr(batched_msdl.GroupedEpoch, "__call__", real)
+    got = run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
+    assert got[0].provenance.get("segments") == 2
+    for a, b in zip(ref, got):
+        assert json.dumps(a.metrics, sort_keys=True) == json.dumps(b.metrics, sort_keys=True)
+        assert a.series["grades"][0]["loss"] == b.series["grades"][0]["loss"]
+
+
+def test_campaign_batches_the_msdl_sweep(tmp_path, capsys):
+    code = campaign_main(["smoke", "--results", str(tmp_path), "--only", "msdl setting1 MSDL*", "--batch",
+                          "--device", "cpu", "--progress", "off"])
+    out = capsys.readouterr().out
+    assert code == 0 and "group(s) trained together" in out
+    recs = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
+    batchedrecs = [r for r in recs if r["provenance"].get("code_path") == "experiments.msdl_sweep"]
+    assert batchedrecs and all(r["config"]["track_every"] is None for r in batchedrecs)
+    assert all(r["provenance"].get("code_path") is None for r in recs if r["config"]["track_every"])
