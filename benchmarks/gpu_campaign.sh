@@ -3,8 +3,10 @@
 #   bash benchmarks/gpu_campaign.sh [MINUTES] [PATTERN ...]
 # 1. re-stamps the GPU records left stale by a code change, after a full rerun on this GPU reproduces them
 #    (mgdl-results adopt --device cuda; records of a CPU are not touched);
-# 2. runs the pending paper-profile configs matching PATTERN (default: Table 1, then the Sec. 5 synthetic sweeps),
-#    14 at a time as threads of one worker, each on its own CUDA stream (gradient descent replays CUDA graphs).
+# 2. runs the pending paper-profile configs matching PATTERN (default: the synthetic sweeps of Secs. 5 and 7, the
+#    tracked runs of Secs. 6-7, then Table 1) with --batch: each learning-rate sweep as one stacked model, any other
+#    config alone; 4 jobs at a time as threads of one worker, each on its own CUDA stream (plain GD replays CUDA
+#    graphs).
 # Commit results/ afterwards. Runs cut by the time limit leave no record (their checkpoints stay in
 # results/.checkpoints and a later call on the same machine resumes them).
 set -uo pipefail
@@ -17,9 +19,9 @@ start=$SECONDS
 timeout 300 python -m mgdlcore.experiments.verify adopt --device cuda
 left=$(( minutes * 60 - (SECONDS - start) ))
 patterns=("$@")
-[ ${#patterns[@]} -eq 0 ] && patterns=('regression*' 'learning_rate setting*')
+[ ${#patterns[@]} -eq 0 ] && patterns=('learning_rate setting*' 'msdl setting*' 'eigenvalues setting*' 'regression*')
 only=()
 for p in "${patterns[@]}"; do only+=(--only "$p"); done
-[ $left -gt 30 ] && timeout $left python -m mgdlcore.experiments.campaign paper --device cuda --workers 1 \
-  --runs-per-worker 14 --order profile --progress off "${only[@]}"
+[ $left -gt 30 ] && timeout $left python -m mgdlcore.experiments.campaign paper --device cuda --batch --workers 1 \
+  --runs-per-worker 4 --order profile --progress off "${only[@]}"
 echo "gpu_campaign: done after $(( SECONDS - start )) s"
