@@ -9,7 +9,7 @@ from mgdlcore.report import dynamics as rd
 
 
 def test_every_other_draw_reruns_the_whole_grid_and_nothing_the_profile_runs_itself():
-    for profile in ("smoke", "cpu"):
+    for profile in ("smoke", "cpu", "paper"):
         own = {c.key for c in gd_dynamics.configs(profile, device="cpu")}
         listed = sensitivity.configs(profile, device="cpu")
         s = gd_dynamics.PROFILE_SETTINGS[profile]
@@ -21,7 +21,8 @@ def test_every_other_draw_reruns_the_whole_grid_and_nothing_the_profile_runs_its
     cpu = sensitivity.configs("cpu", device="cpu")
     legacy = [c for c in cpu if c.phases is not None and c.setting == 2 and "legacy" in sensitivity.draw_of(c.to_dict())]
     assert legacy and all(c.phases == SEC5_AUTHOR_PHASES["legacy"][2] and c.seed == 0 for c in legacy)
-    assert sensitivity.configs("paper", device="cpu") == []
+    paper = {sensitivity.draw_of(c.to_dict()) for c in sensitivity.configs("paper", device="cpu")}
+    assert paper == {"legacy phases, seed 1", "legacy phases, seed 2", "partitionable phases, seed 0"}
     with pytest.raises(ValueError, match="unknown profile 'huge'; accepted: paper, cpu, smoke"):
         sensitivity.configs("huge")
 
