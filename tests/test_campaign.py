@@ -127,3 +127,19 @@ def test_plan_gives_cpu_and_gpu_estimates_and_runs_go_cheapest_first(tmp_path, c
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
     order = [ln.split()[3] for ln in lines]
     assert set(order[:2]) == {"bilinear", "bicubic"} and set(order[2:]) == {"SGDL", "MGDL"}
+
+
+def test_batched_sweeps_on_two_dask_workers(tmp_path, capsys):
+    """``--batch --workers 2``: each learning-rate sweep is one job on a LocalCluster of two worker processes; one
+    record per config, each saying it was trained in a batch; a second call finds nothing pending."""
+    import json
+
+    args = ["smoke", "--results", str(tmp_path), "--only", "learning_rate setting1 [SM]GDL learning_rate=* epochs=60",
+            "--batch", "--workers", "2", "--device", "cpu"]
+    assert campaign.main(args) == 0
+    out = capsys.readouterr().out
+    # the profile's phases and the sensitivity study's partitionable ones (seed 0 both): 2 draws x 2 methods
+    assert "12 pending run(s)" in out and "4 group(s) trained together" in out and "[4/4]" in out
+    recs = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
+    assert len(recs) == 12 and {r["provenance"]["batch"] for r in recs} == {3}
+    assert campaign.main(args) == 0 and "0 pending run(s)" in capsys.readouterr().out
