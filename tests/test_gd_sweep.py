@@ -141,3 +141,19 @@ def test_campaign_batch_runs_each_sweep_once(tmp_path, capsys):
     recs = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
     assert len(recs) == 9 and {r["provenance"]["batch"] for r in recs} == {3}
     assert all(math.isfinite(r["provenance"]["seconds"]) for r in recs)
+
+
+def test_plan_estimates_a_sweep_as_one_stacked_job(tmp_path, capsys):
+    from mgdlcore.experiments.cost import BATCH_EXTRA, batch_seconds
+
+    assert batch_seconds([10.0, 20.0, 30.0], "cuda") == pytest.approx(30.0 * (1 + 2 * BATCH_EXTRA["cuda"]))
+    assert batch_seconds([5.0], "cpu") == 5.0 and batch_seconds([], "cpu") == 0.0
+    args = ["smoke", "--results", str(tmp_path), "--only", "learning_rate setting1 SGDL*", "--plan"]
+    assert campaign_main(args) == 0
+    serial = capsys.readouterr().out
+    assert campaign_main([*args, "--batch"]) == 0
+    stacked = capsys.readouterr().out
+    assert "trained together" in stacked and "trained together" not in serial
+    lines = [ln for ln in stacked.splitlines() if ln.startswith("  ")]
+    assert len(lines) == 3 and all("and 2 more" in ln for ln in lines)     # three draws, one line each
+    assert "sweeps stacked" in stacked and "sweeps stacked" not in serial

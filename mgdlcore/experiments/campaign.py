@@ -71,25 +71,37 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def print_plan(todo: list, results_dir: Path) -> None:
+def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
     """Every pending run with its estimated time on this project's CPU (one thread) and on one GPU, per-task
-    subtotals and the total."""
+    subtotals and the total. ``batch``: each learning-rate sweep that ``--batch`` trains as one stacked model is one
+    line, estimated by :func:`~mgdlcore.experiments.cost.batch_seconds`."""
+    from .cost import batch_seconds
+
     models, est = estimates(todo, results_dir)
     for device, m in models.items():
         print(f"# cost model {device}: {m.setup:.1f} s + {m.rate / 1e9:.1f} GFLOP/s + {m.overhead * 1e6:.0f} us/epoch "
               f"({m.source})")
+    by_key = {config.key: (why, e) for (config, why), e in zip(todo, est)}
+    groups = batch_groups([c for c, _ in todo]) if batch else [[c] for c, _ in todo]
     tasks: dict[str, list[float]] = {}
-    for (config, why), (cpu, gpu) in zip(todo, est):
-        print(f"  {config.long_label()}  [{why}]  ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
-        t = tasks.setdefault(config.task, [0, 0.0, 0.0])
-        t[0] += 1
+    total = [0.0, 0.0]
+    for group in groups:
+        runs = [by_key[c.key][1] for c in group]
+        cpu = batch_seconds([c for c, _ in runs], "cpu")
+        gpu = batch_seconds([g for _, g in runs], "cuda")
+        label = group[0].long_label() if len(group) == 1 else f"{_group_label(group)}, trained together"
+        print(f"  {label}  [{by_key[group[0].key][0]}]  ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
+        t = tasks.setdefault(group[0].task, [0, 0.0, 0.0])
+        t[0] += len(group)
         t[1] += cpu
         t[2] += gpu
+        total[0] += cpu
+        total[1] += gpu
     for task, (n, cpu, gpu) in tasks.items():
         print(f"# {task}: {n} run(s), ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
-    print(f"estimated total: ~{_hours(sum(c for c, _ in est))} on this CPU (one run at a time, one thread), "
-          f"~{_hours(sum(g for _, g in est))} on one GPU (runs one after another; eigenvalue computations "
-          "not counted)")
+    print(f"estimated total: ~{_hours(total[0])} on this CPU (one job at a time, one thread), "
+          f"~{_hours(total[1])} on one GPU (jobs one after another{'; sweeps stacked' if batch else ''}; eigenvalue "
+          "computations not counted)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}")
     if args.plan:
-        print_plan(todo, results)
+        print_plan(todo, results, batch=args.batch)
         return 0
     if args.order != "profile" and todo:
         device = "cuda" if any(c.device == "cuda" for c, _ in todo) else "cpu"

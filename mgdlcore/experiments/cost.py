@@ -147,6 +147,19 @@ def seconds(models: dict[str, DeviceModel], device: str, config) -> float:
     return models[model_key(device, config)].seconds(work(config))
 
 
+# each member of a stacked sweep (``mgdl-campaign --batch``) beyond the first costs this fraction of one run: the
+# ``synthetic_sweep_stacked`` benchmark (19 learning rates of (26) and of a (30) grade) measured 1.27x and 1.32x one
+# run on an H200 (so 0.015-0.018 per member), and a gain of only 1.11-1.15x over serial runs on this 2-core CPU
+BATCH_EXTRA = {"cpu": 0.88, "cuda": 0.018}
+
+
+def batch_seconds(single: list[float], device: str) -> float:
+    """Estimated seconds of a stacked sweep whose members would take ``single`` seconds each run alone."""
+    if not single:
+        return 0.0
+    return max(single) * (1.0 + BATCH_EXTRA["cuda" if device == "cuda" else "cpu"] * (len(single) - 1))
+
+
 def fit(records) -> dict[str, DeviceModel]:
     """One :class:`DeviceModel` per device type and engine (keys of ``BENCHMARK_DEFAULTS``: "cpu", "cuda", and
     "cpu gd", "cuda gd" for plain gradient descent) from the trained ``records``' seconds."""
