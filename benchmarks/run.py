@@ -239,7 +239,7 @@ def synthetic_sweep_stacked(ctx: Ctx) -> None:
     """The paper-profile sweep of Sec. 5 as ``mgdl-campaign --batch`` trains it: the 19 learning rates of
     ``gd_dynamics.PROFILE_SETTINGS["paper"]`` stacked into one model (fused epoch, CUDA graphs on a GPU), SGDL (26)
     and grade 2 of MGDL (30) on eq. (5), setting 1. ``stacked_<net>_1`` / ``_19``: ms per epoch of a stack of 1 and
-    of 19 members (eval every 1,000 epochs); ``stacked_<net>_gain``: 19 x the one-member time / the 19-member time
+    of 19 members (eval every 1,000 epochs; GPU 2,000 / 5,000 epochs with ``--quick`` / without, CPU 200 / 1,000); ``stacked_<net>_gain``: 19 x the one-member time / the 19-member time
     (runs per unit of time against one run at a time). GPU: ``stacked_26_eager`` (the same 19 members without
     graphs) and ``stacked_graph_equal`` (1: graphed and eager losses and validation losses equal)."""
     from mgdlcore.data.synthetic import synthetic_data
@@ -247,7 +247,9 @@ def synthetic_sweep_stacked(ctx: Ctx) -> None:
     from mgdlcore.training import graphs
 
     lrs = list(PROFILE_SETTINGS["paper"]["synthetic_lrs"])
-    epochs = 2_000 if ctx.quick else 5_000
+    gpu = ctx.device.type == "cuda"
+    epochs = (2_000 if ctx.quick else 5_000) if gpu else (200 if ctx.quick else 1_000)
+    warm = 1_000 if gpu else 20                                     # a GPU's warm-up includes the graph capture
     d = synthetic_data(1, device=ctx.device)
     feats = torch.rand(d.x_train.shape[0], 32, generator=torch.Generator().manual_seed(0)).to(ctx.device)
     nets = {"26": (lambda: build_network(get_structure("26"), seed=0, init="he_normal", relu_prime_at_zero=1),
@@ -267,7 +269,7 @@ def synthetic_sweep_stacked(ctx: Ctx) -> None:
     for name in nets:
         t = {}
         for k in (1, len(lrs)):
-            sweep(name, k, 1_000)                                     # warm-up: kernels, capture
+            sweep(name, k, warm)                                      # warm-up: kernels, capture
             _, t[k] = timed(lambda name=name, k=k: sweep(name, k, epochs))
         ctx.add(f"stacked_{name}_1", t[1] / epochs * 1e3, f"ms/epoch, 1 member, {describe_device(ctx.device)}")
         ctx.add(f"stacked_{name}_{len(lrs)}", t[len(lrs)] / epochs * 1e3, f"ms/epoch, {len(lrs)} members stacked",
