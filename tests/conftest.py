@@ -40,3 +40,38 @@ def data_dir():
     if not d or not Path(d).is_dir():
         pytest.skip("MGDL_DATA_DIR does not point at the paper's images")
     return Path(d)
+
+
+class StopRun(Exception):
+    """Raised inside a training epoch to interrupt a run as a killed process would."""
+
+
+@pytest.fixture
+def interrupted_batch(tmp_path, monkeypatch):
+    """``go(configs, epoch_class, n)``: the records of ``runner.run_batch(configs)`` run in one go, and the records of
+    the same batch stopped at the ``n``-th call of ``epoch_class.__call__`` and then resumed from its checkpoints
+    (checkpoints every block, CUDA graphs emulated)."""
+    from mgdlcore.experiments.runner import run_batch
+    from mgdlcore.training import checkpoint
+
+    monkeypatch.setenv("MGDL_CUDA_GRAPHS", "emulate")
+    monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
+
+    def go(configs, epoch_class, n):
+        ref = run_batch(configs, results_dir=tmp_path / "ref", profile="smoke", progress=False)
+        real, calls = epoch_class.__call__, {"n": 0}
+
+        def stopping(self, slot):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise StopRun
+            real(self, slot)
+
+        monkeypatch.setattr(epoch_class, "__call__", stopping)
+        with pytest.raises(StopRun):
+            run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
+        monkeypatch.setattr(epoch_class, "__call__", real)
+        assert list((tmp_path / "run" / ".checkpoints").glob("*/train-*.pt"))
+        return ref, run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
+
+    return go

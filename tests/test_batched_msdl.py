@@ -9,10 +9,10 @@ from mgdlcore.data.synthetic import synthetic_data
 from mgdlcore.experiments import msdl_sweep, runner
 from mgdlcore.experiments.campaign import main as campaign_main
 from mgdlcore.experiments.gd_dynamics import PROFILE_SETTINGS, compute, make_config
-from mgdlcore.experiments.runner import Context, batch_groups, run_batch
+from mgdlcore.experiments.runner import Context, batch_groups
 from mgdlcore.models import build_network
 from mgdlcore.structures import get_structure
-from mgdlcore.training import batched_msdl, checkpoint
+from mgdlcore.training import batched_msdl
 from mgdlcore.training.batched_msdl import StackedMSDL, train_msdl_batched
 from mgdlcore.training.grades import loss_callback
 from mgdlcore.training.loop import TrainConfig, half_mse, train
@@ -93,29 +93,10 @@ def test_only_untracked_msdl_sweeps_batch_together():
     assert runner.batch_of(lr)[1] == "mgdlcore.experiments.gd_sweep"
 
 
-class Stop(Exception):
-    pass
-
-
-def test_an_interrupted_sweep_resumes_to_the_same_records(tmp_path, monkeypatch):
-    monkeypatch.setenv("MGDL_CUDA_GRAPHS", "emulate")
-    monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
+def test_an_interrupted_sweep_resumes_to_the_same_records(interrupted_batch):
     configs = sweep()
-    ref = run_batch(configs, results_dir=tmp_path / "ref", profile="smoke", progress=False)
+    ref, got = interrupted_batch(configs, batched_msdl.GroupedEpoch, 100)    # after the checkpoint of epoch 80
     assert {r.provenance["code_path"] for r in ref} == {"experiments.msdl_sweep"}
-    real, calls = batched_msdl.GroupedEpoch.__call__, {"n": 0}
-
-    def stopping(self, slot):
-        calls["n"] += 1
-        if calls["n"] == 100:                  # after the checkpoint of epoch 80
-            raise Stop
-        real(self, slot)
-
-    monkeypatch.setattr(batched_msdl.GroupedEpoch, "__call__", stopping)
-    with pytest.raises(Stop):
-        run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
-    monkeypatch.setattr(batched_msdl.GroupedEpoch, "__call__", real)
-    got = run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
     assert got[0].provenance.get("segments") == 2
     for a, b in zip(ref, got):
         assert json.dumps(a.metrics, sort_keys=True) == json.dumps(b.metrics, sort_keys=True)

@@ -10,7 +10,7 @@ from mgdlcore.experiments import gd_sweep, runner
 from mgdlcore.experiments.campaign import main as campaign_main
 from mgdlcore.experiments.gd_dynamics import compute, make_config
 from mgdlcore.experiments.runner import Context, batch_groups, find_record, run_batch
-from mgdlcore.training import batched, checkpoint
+from mgdlcore.training import batched
 
 # setting 1, plain GD; 0.5 diverges within these epochs for both networks, the others do not. Rates where SGDL
 # oscillates (0.1 here) are left out: float32 rounding differences grow there, so the two paths part after ~100 epochs
@@ -98,32 +98,11 @@ def test_run_batch_writes_current_records_that_say_how_they_were_made(tmp_path, 
     assert not list((tmp_path / runner.CHECKPOINTS).glob("*"))
 
 
-class Stop(Exception):
-    pass
-
-
 @pytest.mark.parametrize("method", ["SGDL", "MGDL"])
-def test_an_interrupted_batch_resumes_to_the_same_numbers(tmp_path, monkeypatch, method):
-    monkeypatch.setenv("MGDL_CUDA_GRAPHS", "emulate")        # blocks of 40 epochs, as on a GPU
-    monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
+def test_an_interrupted_batch_resumes_to_the_same_numbers(interrupted_batch, method):
     configs = sweep(method, lrs=(*LRS[:2], DIVERGING[method]))
-    ref = run_batch(configs, results_dir=tmp_path / "ref", profile="smoke", progress=False)
-    calls = {"n": 0}
-    real = batched.FusedBatchedEpoch.__call__
-
-    def stopping(self, slot):
-        calls["n"] += 1
-        if calls["n"] == {"SGDL": 100, "MGDL": 250}[method]:   # after the checkpoint of epoch 80; MGDL: grade 2
-            raise Stop
-        real(self, slot)
-
-    monkeypatch.setattr(batched.FusedBatchedEpoch, "__call__", stopping)
-    with pytest.raises(Stop):
-        run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
-    monkeypatch.setattr(batched.FusedBatchedEpoch, "__call__", real)
-    saved = list((tmp_path / "run" / runner.CHECKPOINTS).glob("*/train-*.pt"))
-    assert saved
-    got = run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
+    # stopped after the checkpoint of epoch 80 (blocks of 40 epochs, as on a GPU); MGDL: in grade 2
+    ref, got = interrupted_batch(configs, batched.FusedBatchedEpoch, {"SGDL": 100, "MGDL": 250}[method])
     assert got[0].provenance.get("segments") == 2
     for a, b in zip(ref, got):
         assert json.dumps(a.metrics, sort_keys=True) == json.dumps(b.metrics, sort_keys=True)

@@ -14,6 +14,7 @@ A kind registers its config class and a *compute* function (``compute(config, co
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib
 import json
@@ -316,9 +317,7 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
 
 def _batch_kind(config: ExperimentConfig) -> tuple[BatchKind, str] | None:
     """The batched computation that takes ``config`` and its key, or None."""
-    if not _BATCHES_LOADED:
-        _load_kinds()
-        _BATCHES_LOADED.append(True)
+    _load_batches()
     for batch in BATCHES.get(config.task, []):
         key = batch.key(config)
         if key is not None:
@@ -326,7 +325,10 @@ def _batch_kind(config: ExperimentConfig) -> tuple[BatchKind, str] | None:
     return None
 
 
-_BATCHES_LOADED: list[bool] = []     # non-empty once the batch modules were imported
+@functools.cache
+def _load_batches() -> None:
+    """Import the kind and batch modules once per process (registering every batched computation)."""
+    _load_kinds()
 
 
 def batch_of(config: ExperimentConfig) -> tuple[str, str, str] | None:
