@@ -50,7 +50,8 @@ class StopRun(Exception):
 def interrupted_batch(tmp_path, monkeypatch):
     """``go(configs, epoch_class, n)``: the records of ``runner.run_batch(configs)`` run in one go, and the records of
     the same batch stopped at the ``n``-th call of ``epoch_class.__call__`` and then resumed from its checkpoints
-    (checkpoints every block, CUDA graphs emulated)."""
+    (checkpoints every block, CUDA graphs emulated). Checks that the resumed run took fewer epochs than the whole
+    run (it resumed rather than started again)."""
     from mgdlcore.experiments.runner import run_batch
     from mgdlcore.training import checkpoint
 
@@ -58,20 +59,23 @@ def interrupted_batch(tmp_path, monkeypatch):
     monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
 
     def go(configs, epoch_class, n):
-        ref = run_batch(configs, results_dir=tmp_path / "ref", profile="smoke", progress=False)
-        real, calls = epoch_class.__call__, {"n": 0}
+        real, calls = epoch_class.__call__, {"n": 0, "stop": None}
 
-        def stopping(self, slot):
+        def counting(self, slot):
             calls["n"] += 1
-            if calls["n"] == n:
+            if calls["n"] == calls["stop"]:
                 raise StopRun
             real(self, slot)
 
-        monkeypatch.setattr(epoch_class, "__call__", stopping)
+        monkeypatch.setattr(epoch_class, "__call__", counting)
+        ref = run_batch(configs, results_dir=tmp_path / "ref", profile="smoke", progress=False)
+        whole, calls["n"], calls["stop"] = calls["n"], 0, n
         with pytest.raises(StopRun):
             run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
-        monkeypatch.setattr(epoch_class, "__call__", real)
         assert list((tmp_path / "run" / ".checkpoints").glob("*/train-*.pt"))
-        return ref, run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
+        calls["n"], calls["stop"] = 0, None
+        got = run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
+        assert 0 < calls["n"] < whole - n // 2, "the resumed run did not start from its checkpoint"
+        return ref, got
 
     return go
