@@ -58,3 +58,11 @@ def test_paper_sweeps_take_each_sweep_from_one_device_and_list_replicates(tmp_pa
     assert [(s, m, lr, sorted(runs)) for s, m, lr, runs in replicates] == [(1, "SGDL", 0.1, ["cpu", "cuda"])]
     table = rd.replicate_table(replicates, {1: 1e-9})
     assert "| 1 | SGDL | 0.1 |" in table and "at 1 of 1 configs" in table
+
+
+def test_claims_of_a_reduced_profile_show_the_paper_verdict_beside_the_indication(tmp_path):
+    text = rd.claims_markdown(5, results_dir=tmp_path, profile="cpu", paper_results_dir=tmp_path)
+    assert "verdict **undecided (no paper-profile record" in text and "· undecided (no cpu-profile record" in text
+    assert "*cpu-profile evidence:*" in text
+    alone = rd.claims_markdown(5, results_dir=tmp_path, profile="paper")
+    assert "verdict **undecided (no paper-profile record" in alone and "cpu-profile" not in alone
