@@ -1,4 +1,6 @@
 import os
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +53,15 @@ def interrupted_batch(tmp_path, monkeypatch):
     """``go(configs, epoch_class, n)``: the records of ``runner.run_batch(configs)`` run in one go, and the records of
     the same batch stopped at the ``n``-th call of ``epoch_class.__call__`` and then resumed from its checkpoints
     (checkpoints every block, CUDA graphs emulated). Checks that the resumed run took fewer epochs than the whole
-    run (it resumed rather than started again)."""
+    run (it resumed rather than started again). ``park``: between the two, park the checkpoints and delete the
+    checkpoint folder (a fresh clone of a commit that carries the parked copy)."""
     from mgdlcore.experiments.runner import run_batch
     from mgdlcore.training import checkpoint
 
     monkeypatch.setenv("MGDL_CUDA_GRAPHS", "emulate")
     monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
 
-    def go(configs, epoch_class, n):
+    def go(configs, epoch_class, n, park=False):
         real, calls = epoch_class.__call__, {"n": 0, "stop": None}
 
         def counting(self, slot):
@@ -73,9 +76,20 @@ def interrupted_batch(tmp_path, monkeypatch):
         with pytest.raises(StopRun):
             run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
         assert list((tmp_path / "run" / ".checkpoints").glob("*/train-*.pt"))
+        if park:   # as on a fresh clone: the parked copy only, its files dated by the clone (a day later)
+            from mgdlcore.experiments import parking
+
+            assert parking.park(tmp_path / "run")
+            shutil.rmtree(tmp_path / "run" / ".checkpoints")
+            later = time.time() + 86400
+            for f in (tmp_path / "run" / ".parked").rglob("*"):
+                os.utime(f, (later, later))
         calls["n"], calls["stop"] = 0, None
         got = run_batch(configs, results_dir=tmp_path / "run", profile="smoke", progress=False)
         assert 0 < calls["n"] < whole - n // 2, "the resumed run did not start from its checkpoint"
+        if park:
+            assert not list((tmp_path / "run" / ".parked").iterdir()), "the parked copy outlived the record"
+            assert got[0].provenance["seconds"] < 3600, "the time between park and restore was counted"
         return ref, got
 
     return go

@@ -110,6 +110,16 @@ def test_an_interrupted_batch_resumes_to_the_same_numbers(interrupted_batch, met
             assert ga["loss"] == gb["loss"] and ga["val_loss"] == gb["val_loss"]
 
 
+def test_a_parked_batch_resumes_after_a_fresh_clone(interrupted_batch):
+    """Checkpoints parked in the repository (``mgdl-results park``) resume on a machine without the checkpoint
+    folder; the record is the uninterrupted one and its seconds leave out the time the run was parked."""
+    configs = sweep("SGDL", lrs=LRS[:2])
+    ref, got = interrupted_batch(configs, batched.FusedBatchedEpoch, 100, park=True)
+    assert got[0].provenance.get("segments") == 2
+    for a, b in zip(ref, got):
+        assert json.dumps(a.metrics, sort_keys=True) == json.dumps(b.metrics, sort_keys=True)
+
+
 def test_campaign_batch_runs_each_sweep_once(tmp_path, capsys):
     code = campaign_main(["smoke", "--results", str(tmp_path), "--only", "learning_rate setting1 SGDL*", "--batch",
                           "--device", "cpu", "--progress", "off"])

@@ -237,6 +237,24 @@ def test_sec6_setting2_timing_reads_the_track():
                                    series=gd)]).status == "confirmed"
 
 
+def test_sec6_accuracy_counts_a_diverged_sgdl_run_as_the_worse_one():
+    c = C.claim("S6.setting2.accuracy")
+    lr = values.SEC6_LEARNING_RATES
+    fine = [eig("setting2", m, learning_rate=lr[("setting2", m)], final_val_loss=v) for m, v in
+            (("SGDL", 0.36), ("MGDL", 0.005))]
+    assert c.evaluate(records=fine).status == "confirmed"
+    fine[1]["metrics"]["final_val_loss"] = 0.5
+    assert c.evaluate(records=fine).status == "refuted"
+    # SGDL diverged (no validation loss at the end): MGDL's finite loss is the better one, and the evidence says so
+    gone = [eig("setting2", "SGDL", learning_rate=lr[("setting2", "SGDL")], final_val_loss=None, diverged=True),
+            eig("setting2", "MGDL", learning_rate=lr[("setting2", "MGDL")], final_val_loss=0.005)]
+    gone[0]["metrics"]["diverged_epoch"] = 765_077
+    v = c.evaluate(records=gone)
+    assert v.status == "confirmed" and "SGDL diverged at epoch 765,077" in v.evidence
+    gone[1]["metrics"].update(diverged=True, final_val_loss=None, diverged_epoch=10)
+    assert c.evaluate(records=gone).status == "refuted"       # both diverged: neither is more accurate
+
+
 def test_metric_names_of_both_kinds_are_read():
     c = C.claim("S6.setting1.MGDL.inside")
     recs = [rec(task="eigenvalues", case="synthetic", setting=1, method=m, learning_rate=lr, min_eig=v)

@@ -33,7 +33,7 @@ PACKAGE = PACKAGE_ROOT.name
 BOOKKEEPING = frozenset({
     f"{PACKAGE}.experiments.config", f"{PACKAGE}.experiments.records", f"{PACKAGE}.experiments.provenance",
     f"{PACKAGE}.experiments.runner", f"{PACKAGE}.experiments.verify", f"{PACKAGE}.experiments.profiles",
-    f"{PACKAGE}.experiments.campaign", f"{PACKAGE}.experiments.segments",
+    f"{PACKAGE}.experiments.campaign", f"{PACKAGE}.experiments.segments", f"{PACKAGE}.experiments.parking",
 })
 BOOKKEEPING_PREFIXES = (f"{PACKAGE}.paper", f"{PACKAGE}.report")
 

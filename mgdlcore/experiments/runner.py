@@ -35,15 +35,14 @@ from ..device import resolve_device
 from ..training.checkpoint import checkpointing
 from .config import ExperimentConfig
 from .profiles import KIND_MODULES
-from . import segments
+from . import parking, segments
+from .parking import CHECKPOINTS
 from .provenance import changed_modules, code_fingerprint, provenance
 from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
 
 TRAIN_MODES = ("missing", "never", "always")
 MAX_ARRAY_SIZE = 256 * 256   # arrays larger than this (native-size images) are not stored: results/ stays small
 
-
-CHECKPOINTS = ".checkpoints"   # folder of in-run checkpoints inside a results folder
 
 
 @dataclass
@@ -303,6 +302,7 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
         return compute(segments.Segments(0.0, 1, True))[0]
     folder = checkpoint_folder(results_dir, config, code)
     with _lock(record_path(results_dir, config)):
+        parking.restore(folder)        # a run parked by another machine resumes here
         seg = segments.begin(folder)   # a resumed run's seconds count its earlier segments
         try:
             with checkpointing(folder):
@@ -312,6 +312,7 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
             raise
         out = write_record(results_dir, config, rec, arrays)
         shutil.rmtree(folder, ignore_errors=True)
+        parking.discard(folder)
         return out
 
 
@@ -385,6 +386,7 @@ def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom
     with ExitStack() as stack:
         for config in todo:
             stack.enter_context(_lock(record_path(results_dir, config)))
+        parking.restore(folder)
         seg = segments.begin(folder)
         t0 = time.perf_counter()
         try:
@@ -402,6 +404,7 @@ def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom
                               profile=profile)
             found[config.key] = write_record(results_dir, config, rec, arrays)
         shutil.rmtree(folder, ignore_errors=True)
+        parking.discard(folder)
     return [found[c.key] for c in configs]
 
 

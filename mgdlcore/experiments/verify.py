@@ -37,6 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import parking
 from .config import SCHEMA
 from .provenance import git_state, is_ancestor
 from .records import Record, RecordError, read_record, record_files
@@ -335,6 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--dry-run", action="store_true", help="list the groups and the records that would be rerun")
     a.add_argument("--device", action="append", choices=("cpu", "cuda"), default=None,
                    help="only records made on this device type (repeatable; default: all)")
+    k = sub.add_parser("park", help="copy the checkpoints of unfinished runs to results/.parked/ (committed, so that "
+                                     "a fresh clone resumes them)")
+    k.add_argument("--results", default=None, help="records folder (default: the repository's results/)")
+    k.add_argument("--max-mb", type=float, default=parking.DEFAULT_MAX_MB,
+                   help=f"refuse when the parked folders would exceed this size in all (default {parking.DEFAULT_MAX_MB:g})")
+    k.add_argument("--list", action="store_true", help="only list what is parked")
     return p
 
 
@@ -346,6 +353,19 @@ def main(argv: list[str] | None = None) -> int:
     if not results.is_dir():
         print(f"mgdl-results: no results folder at {results}", file=sys.stderr)
         return 2
+    if args.command == "park":
+        if not args.list:
+            try:
+                parking.park(results, max_mb=args.max_mb)
+            except ValueError as err:
+                print(f"mgdl-results park: {err}", file=sys.stderr)
+                return 2
+        items = parking.parked(results)
+        for item in items:
+            print(f"  {item.name}: {item.bytes / 1e6:.2f} MB, {item.seconds / 3600:.2f} h of training")
+        print(f"{len(items)} parked checkpoint folder(s) in {results / parking.PARKED}"
+              + ("" if args.list or not items else "; commit them to resume elsewhere"))
+        return 0
     if args.command == "adopt":
         n, problems = adopt(results, jobs=max(1, args.jobs), dry_run=args.dry_run,
                             devices=set(args.device) if args.device else None)

@@ -309,6 +309,14 @@ def metric(record: Record, name: str) -> float:
     return float(value)
 
 
+def final_loss(record: Record, name: str) -> float:
+    """A final loss of ``record``; +inf for a diverged run (it ends with no prediction, NaN in the paper's figures)."""
+    if record.diverged:
+        return math.inf
+    value = metric(record, name)
+    return value if math.isfinite(value) else math.inf
+
+
 def min_track(record: Record) -> list[tuple[int, float]]:
     """(epoch, smallest eigenvalue of I - eta H) of the first model / grade of an eigenvalue-tracked record.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..values import (SEC5_THRESHOLDS, SEC6_AUTHORS_STOP_BELOW, SEC6_DENOISING_CASES, SEC6_IMAGES, SEC6_LEARNING_RATES,
                       SEC6_SETTING2_SGDL_STABLE_UNTIL, SEC6_STABLE_INTERVAL, SEC7_TRACKED_LR)
-from .base import Claim, Finding, Query, Undecided, fmt, metric, min_track, one
+from .base import Claim, Finding, Query, Undecided, final_loss, fmt, metric, min_track, one
 from .learning_rate import _below
 
 EIG_TASKS = ("eigenvalues",)
@@ -70,9 +70,11 @@ def _setting2_timing(sel):
 
 
 def _setting2_accuracy(sel):
-    s = metric(one(sel["SGDL"], "SGDL"), "final_val_loss")
-    m = metric(one(sel["MGDL"], "MGDL"), "final_val_loss")
-    return Finding(m < s, f"final validation loss MGDL {fmt(m)}, SGDL {fmt(s)}")
+    runs = {name: one(sel[name], name) for name in ("SGDL", "MGDL")}
+    loss = {name: final_loss(r, "final_val_loss") for name, r in runs.items()}
+    ends = {name: f"diverged at epoch {r.metrics.get('diverged_epoch'):,}" if r.diverged else fmt(loss[name])
+            for name, r in runs.items()}
+    return Finding(loss["MGDL"] < loss["SGDL"], f"final validation loss MGDL {ends['MGDL']}, SGDL {ends['SGDL']}")
 
 
 def _pair(case: str, needs: tuple[str, ...], **kw) -> dict[str, Query]:

@@ -13,7 +13,7 @@ import math
 from ...experiments.gd_dynamics import PROFILE_SETTINGS
 from ..values import (SEC5_IMAGES, SEC5_IMAGES_SGDL_FAILS_NEAR_1, SEC5_INTERVALS, SEC5_SGDL_BEST_LR_SETTING2,
                       SEC5_SGDL_FAILS_ABOVE, SEC5_THRESHOLDS)
-from .base import Claim, Finding, Query, Undecided, by_config, fmt
+from .base import Claim, Finding, Query, Undecided, by_config, final_loss, fmt
 
 TASKS = ("learning_rate",)
 LOSS = "final_train_loss"
@@ -24,13 +24,7 @@ STABLE_DROP_DB = 2.0      # our reading of "remains stable": not diverged and wi
 
 def _loss(record) -> float:
     """Final training loss; +inf for a diverged run (NaN in the paper's Figure 1)."""
-    if record.diverged:
-        return math.inf
-    v = record.metrics.get(LOSS)
-    if v is None:
-        raise Undecided(f"record {record.key[:10]} has no metric {LOSS}")
-    v = float(v)
-    return v if math.isfinite(v) else math.inf
+    return final_loss(record, LOSS)
 
 
 def _require_grid(records, grid: str) -> None:

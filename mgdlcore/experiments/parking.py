@@ -1,0 +1,143 @@
+"""Checkpoints parked in the repository, so that a long run resumes on another machine or after a fresh clone.
+
+In-run checkpoints live in ``<results>/.checkpoints/`` (ignored by git) and vanish with the machine. A run of
+10^6 epochs can outlast a working session; ``mgdl-results park`` copies the folders of unfinished runs to
+``<results>/.parked/`` (tracked, so a commit carries them). When a run starts and finds no checkpoint folder of
+its own, :func:`restore` copies its parked folder back, and the run resumes from it; once the record is written,
+:func:`discard` removes the parked copy too. A parked folder belongs to one config (or batch) and one version of
+its code path, exactly as the checkpoint folder it copies: checkpoints of other code are never resumed.
+
+Wall time stays honest across machines: git does not keep file times, so :func:`park` writes into the parked
+``segments.json`` the seconds spent up to the last checkpoint (``before``) and :func:`restore` starts the clock of
+the restored folder at its newest checkpoint, so the time between park and restore is not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import segments
+
+PARKED = ".parked"          # tracked folder of parked checkpoint folders inside a results folder
+CHECKPOINTS = ".checkpoints"     # folder of in-run checkpoints inside a results folder (ignored by git)
+DEFAULT_MAX_MB = 20.0       # parked checkpoints are committed: keep them small
+
+
+@dataclass(frozen=True)
+class Parked:
+    """One parked checkpoint folder: its name, size in bytes and the training seconds it holds."""
+
+    name: str
+    bytes: int
+    seconds: float
+
+
+def _saves(folder: Path) -> list[Path]:
+    return sorted(folder.glob(segments.SAVES))
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+
+
+def _seconds_done(folder: Path) -> tuple[float, int, bool]:
+    """(seconds up to the newest checkpoint, starts so far, whether that count is complete) of a checkpoint folder."""
+    last = max(p.stat().st_mtime for p in _saves(folder))
+    try:
+        data = json.loads((folder / segments.FILE).read_text())
+        if data.get("parked"):
+            return float(data["before"]), int(data["count"]), bool(data["complete"])
+        return float(data["before"]) + max(0.0, last - float(data["started"])), int(data["count"]), \
+            bool(data["complete"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0, 1, False   # no segments file: the earlier time is unknown
+
+
+def _copy_atomic(src: Path, dest: Path, segments_data: dict) -> None:
+    """Copy the checkpoint files of ``src`` to ``dest`` (replacing it) with ``segments_data`` as its segments file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
+    try:
+        for p in _saves(src):
+            shutil.copy2(p, tmp / p.name)
+        (tmp / segments.FILE).write_text(json.dumps(segments_data, sort_keys=True))
+        old = None
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def park(results_dir: str | os.PathLike, *, max_mb: float = DEFAULT_MAX_MB) -> list[Parked]:
+    """Copy every checkpoint folder of ``results_dir`` that holds a checkpoint to ``<results>/.parked/``.
+
+    Refuses (ValueError, nothing copied) when the parked folders would exceed ``max_mb`` megabytes in all."""
+    results_dir = Path(results_dir)
+    root = results_dir / CHECKPOINTS
+    folders = [f for f in sorted(root.iterdir()) if f.is_dir() and _saves(f)] if root.is_dir() else []
+    dest_root = results_dir / PARKED
+    kept = {f.name: _size(f) for f in dest_root.iterdir() if f.is_dir() and not f.name.startswith(".")} \
+        if dest_root.is_dir() else {}
+    new = {f.name: sum(p.stat().st_size for p in _saves(f)) for f in folders}
+    total = sum({**kept, **new}.values()) / 1e6
+    if total > max_mb:
+        raise ValueError(f"parked checkpoints would take {total:.1f} MB, above the limit of {max_mb:g} MB "
+                         "(--max-mb raises it; parked files are committed)")
+    out = []
+    for folder in folders:
+        before, count, complete = _seconds_done(folder)
+        _copy_atomic(folder, dest_root / folder.name,
+                     {"parked": True, "before": before, "count": count, "complete": complete})
+        out.append(Parked(folder.name, _size(dest_root / folder.name), before))
+    return out
+
+
+def restore(folder: str | os.PathLike) -> bool:
+    """If the checkpoint ``folder`` (``<results>/.checkpoints/<name>``) has no checkpoint but a parked copy exists,
+    copy it back and start its clock at its newest checkpoint; True when something was restored."""
+    folder = Path(folder)
+    if folder.is_dir() and _saves(folder):
+        return False
+    parked = folder.parent.parent / PARKED / folder.name
+    if not parked.is_dir() or not _saves(parked):
+        return False
+    try:
+        data = json.loads((parked / segments.FILE).read_text())
+        before, count, complete = float(data["before"]), int(data["count"]), bool(data["complete"])
+    except (OSError, ValueError, KeyError, TypeError):
+        before, count, complete = 0.0, 1, False
+    shutil.rmtree(folder, ignore_errors=True)
+    _copy_atomic(parked, folder, {})
+    last = max(p.stat().st_mtime for p in _saves(folder))
+    (folder / segments.FILE).write_text(json.dumps(
+        {"before": before, "count": count, "complete": complete, "started": last}))
+    return True
+
+
+def discard(folder: str | os.PathLike) -> None:
+    """Remove the parked copy of the checkpoint ``folder`` (its run has a record now)."""
+    folder = Path(folder)
+    shutil.rmtree(folder.parent.parent / PARKED / folder.name, ignore_errors=True)
+
+
+def parked(results_dir: str | os.PathLike) -> list[Parked]:
+    """The parked checkpoint folders of ``results_dir``."""
+    root = Path(results_dir) / PARKED
+    if not root.is_dir():
+        return []
+    out = []
+    for f in sorted(root.iterdir()):
+        if f.is_dir() and not f.name.startswith(".") and _saves(f):
+            out.append(Parked(f.name, _size(f), _seconds_done(f)[0]))
+    return out
