@@ -121,7 +121,8 @@ def summary_table(records: Mapping[str, Record | str]) -> str:
         found.append(f"| {label} | {_f(m['min_eig_at_init'])} | {_f(m['min_eig'])} | {_f(m['max_n_le_minus1'])} | "
                      f"{m['evals_with_le_minus1']}/{m['n_evals']} | {_f(m['frac_increases'], 2)} | "
                      f"{_g(m['max_jump'])} | {m['n_stopped']} |")
-    return "\n\n".join([_provenance_line(records), "\n".join(setup), "\n".join(found)])
+    tables = [setup] + ([found] if len(found) > 2 else [])   # no results table when every run is pending
+    return "\n\n".join([_provenance_line(records), *("\n".join(t) for t in tables)])
 
 
 def denoising_table(records: Mapping[str, Record | str]) -> str:
@@ -158,6 +159,19 @@ def check_values(records: Mapping[str, Record | str]) -> dict[str, dict[str, flo
         if rec.metrics.get("final_loss"):
             loss[f"{label}/final_loss"] = math.log10(rec.metrics["final_loss"])
     return {"eigenvalues": eig, "log10_loss": loss}
+
+
+def paper_runs(configs, results_dir) -> dict[str, Record | str]:
+    """``{label: Record}`` of paper-profile ``configs`` whose record exists, made on any device (a run is shown
+    whatever the chapter's profile and machine), or ``{label: reason}``; nothing is trained."""
+    from ..experiments.runner import find_on_any_device
+
+    out: dict[str, Record | str] = {}
+    for config in configs:
+        found = find_on_any_device([config], results_dir)
+        out[case_label(config)] = found[0] if found else \
+            f"no paper-profile record yet (mgdl-campaign paper --only '{config.label()}*')"
+    return out
 
 
 def pick(runs: Mapping[str, Record | str], *labels: str) -> list[Record | str]:
