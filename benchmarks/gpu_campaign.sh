@@ -7,8 +7,9 @@
 #    tracked runs of Secs. 6-7, then Table 1) with --batch: each learning-rate sweep as one stacked model, any other
 #    config alone; 4 jobs at a time as threads of one worker, each on its own CUDA stream (plain GD replays CUDA
 #    graphs).
-# Commit results/ afterwards. Runs cut by the time limit leave no record (their checkpoints stay in
-# results/.checkpoints and a later call on the same machine resumes them).
+# 3. parks the checkpoints of runs cut by the time limit in results/.parked/ (mgdl-results park), so that a later
+#    campaign on any machine, after a commit, resumes them.
+# Commit results/ (records and results/.parked) afterwards.
 set -uo pipefail
 minutes="${1:-8}"
 shift || true
@@ -24,4 +25,5 @@ only=()
 for p in "${patterns[@]}"; do only+=(--only "$p"); done
 [ $left -gt 30 ] && timeout $left python -m mgdlcore.experiments.campaign paper --device cuda --batch --workers 1 \
   --runs-per-worker 4 --order profile --progress off "${only[@]}"
+python -m mgdlcore.experiments.verify park
 echo "gpu_campaign: done after $(( SECONDS - start )) s"

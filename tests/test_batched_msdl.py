@@ -48,6 +48,39 @@ def test_runs_equal_serial_runs_in_float64():
                 torch.testing.assert_close(model(x)[r], net(x), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("activation", ["srelu", "bspline2"])
+def test_runs_with_a_compact_activation_equal_serial_runs_in_float64(activation):
+    """Sec. 7's conjecture (task msdl_variants): the stacked epoch applies the activation's derivative as autograd
+    does, kinks included; the deeper, wider MSDL of the study."""
+    d = synthetic_data(2, dtype=torch.float64)
+    x, y, evals = d.x_train, d.y_train, {"val": (d.x_val, d.y_val)}
+    cfg = TrainConfig(epochs=60, learning_rate=1.0, optimizer="gd", eval_every=20, loss_every=3, progress=False)
+    lrs = (0.003, 0.01, 0.03)   # divergence does not depend on the activation: tested with ReLU above
+
+    def net(seed):
+        return build_network(get_structure("msdl-deep"), seed=seed, init="he_normal", relu_prime_at_zero=1,
+                             activation=activation).double()
+
+    model = StackedMSDL([net(s) for s in range(len(lrs))])
+    hists = train_msdl_batched(model, x, y, lrs, cfg, eval_sets=evals)
+    for r, lr in enumerate(lrs):
+        alone = net(r)
+        ref = train(lambda alone=alone: half_mse(y, alone(x)), list(alone.parameters()),
+                    TrainConfig(**{**cfg.__dict__, "learning_rate": lr}), callbacks=[loss_callback(alone, evals)])
+        h = hists[r]
+        assert (h.diverged, h.diverged_epoch, h.epochs_run) == (ref.diverged, ref.diverged_epoch, ref.epochs_run)
+        for got, want in zip(h.loss + h.metrics["val_loss"], ref.loss + ref.metrics["val_loss"]):
+            assert (got is None) == (want is None)
+            if want is not None:
+                assert got == pytest.approx(want, rel=1e-8, abs=1e-14)   # 3e-10 seen (six layers, 60 epochs)
+        if not ref.diverged:
+            with torch.no_grad():
+                # rounding of the batched products, grown over 60 epochs of six layers: 3e-11 seen
+                torch.testing.assert_close(model(x)[r], alone(x), rtol=1e-8, atol=1e-9)
+            assert model.stack.member(r * model.group).activation == activation
+    assert all(h.loss[-1] < h.loss[0] for h in hists)        # they trained
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="MultiScaleMLP"):
         StackedMSDL([torch.nn.Linear(1, 1)])
@@ -58,13 +91,19 @@ def test_bad_input_is_refused():
                                                                                optimizer="gd"))
 
 
-def sweep(lrs=LRS, **kw):
-    return [make_config("msdl", 1, "MSDL", lr, "smoke", **{**dict(epochs=160, eval_every=40, loss_every=7,
-                                                                     device="cpu"), **kw}) for lr in lrs]
+def sweep(lrs=LRS, task="msdl", **kw):
+    return [make_config(task, 1, "MSDL", lr, "smoke", **{**dict(epochs=160, eval_every=40, loss_every=7,
+                                                                   device="cpu"), **kw}) for lr in lrs]
 
 
-def test_each_config_gets_the_outcome_of_its_serial_run():
-    configs = sweep()
+VARIANT = dict(task="msdl_variants", structure="msdl-deep", activation="bspline2")
+
+
+# the deeper B-spline MSDL in float32 is chaotic from eta = 0.01 (batched and serial part by 3% within 160 epochs, as
+# two devices would; the float64 test above holds the epoch itself to rounding): compared at smaller rates
+@pytest.mark.parametrize("variant", [{}, dict(VARIANT, lrs=(0.001, 0.002, 0.003))], ids=["msdl", "msdl_variants"])
+def test_each_config_gets_the_outcome_of_its_serial_run(variant):
+    configs = sweep(**variant)
     ctx = Context(device=torch.device("cpu"), progress=False)
     outs = msdl_sweep.compute_batch(configs, ctx)
     for config, out in zip(configs, outs):
@@ -86,8 +125,10 @@ def test_each_config_gets_the_outcome_of_its_serial_run():
 def test_only_untracked_msdl_sweeps_batch_together():
     tracked = make_config("msdl", 1, "MSDL", 0.004, "smoke", tracked=True, device="cpu")
     mgdl = make_config("msdl", 1, "MGDL", 0.06, "smoke", tracked=True, device="cpu")
-    groups = batch_groups([*sweep(), tracked, mgdl, *sweep(seed=1)])
-    assert [len(g) for g in groups] == [3, 1, 1, 3]
+    srelu = {**VARIANT, "activation": "srelu"}
+    groups = batch_groups([*sweep(), tracked, mgdl, *sweep(seed=1), *sweep(**VARIANT), *sweep(**srelu)])
+    assert [len(g) for g in groups] == [3, 1, 1, 3, 3, 3]
+    assert {c.activation for c in groups[-1]} == {"srelu"}
     assert runner.batch_of(sweep()[0])[1] == "mgdlcore.experiments.msdl_sweep"
     lr = make_config("learning_rate", 1, "SGDL", 0.01, "smoke", device="cpu")
     assert runner.batch_of(lr)[1] == "mgdlcore.experiments.gd_sweep"

@@ -1,7 +1,8 @@
 """A learning-rate sweep of MSDL (Sec. 7, Figures 25-26) on eq. (5) trained as one stacked model.
 
-The configs of one sweep (task ``"msdl"``, method MSDL, plain GD, ReLU, no eigenvalue tracks) differ only in
-``learning_rate`` (:func:`batch_key`); :func:`compute_batch` trains them together
+The configs of one sweep (task ``"msdl"``, method MSDL, plain GD, ReLU, no eigenvalue tracks; or task
+``"msdl_variants"``, Sec. 7's conjecture, with either structure and activation) differ only in ``learning_rate``
+(:func:`batch_key`); :func:`compute_batch` trains them together
 (:mod:`mgdlcore.training.batched_msdl`) and returns for each the outcome that
 :func:`~mgdlcore.experiments.gd_dynamics.compute` returns for it alone (the same assembly as
 :mod:`~mgdlcore.experiments.gd_sweep`). ``tests/test_batched_msdl.py`` checks both paths give the same numbers.
@@ -28,9 +29,9 @@ from .runner import Context, Outcome, register_batch
 def batch_key(config) -> str | None:
     """The key shared by the MSDL configs trained together with ``config`` (every field but the learning rate), or
     None when ``config`` runs alone."""
-    if not (isinstance(config, GDConfig) and config.task == "msdl" and config.method == "MSDL"
-            and config.image is None and config.optimizer == "gd" and config.activation == "relu"
-            and config.track_every is None and config.batch_size is None):
+    if not (isinstance(config, GDConfig) and config.task in ("msdl", "msdl_variants") and config.method == "MSDL"
+            and config.image is None and config.optimizer == "gd" and config.track_every is None
+            and config.batch_size is None):
         return None
     fields = {k: v for k, v in config.to_dict().items() if k != "learning_rate"}
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -47,8 +48,8 @@ def compute_batch(configs: Sequence[GDConfig], ctx: Context) -> list[Outcome]:
                           device=ctx.device, dtype=dtype)
     x, y = data.x_train, data.y_train
     lrs = [cfg.learning_rate for cfg in configs]
-    net = build_network(get_structure(c.structure), seed=c.seed, init=c.init,
-                        relu_prime_at_zero=c.relu_prime_at_zero).to(device=ctx.device, dtype=dtype)
+    net = build_network(get_structure(c.structure), seed=c.seed, init=c.init, relu_prime_at_zero=c.relu_prime_at_zero,
+                        activation=c.activation).to(device=ctx.device, dtype=dtype)
     model = StackedMSDL([net] * len(lrs))
     cfg = TrainConfig(epochs=c.epochs, learning_rate=max(lrs), optimizer="gd", eval_every=c.eval_every,
                       loss_every=c.loss_every, progress=ctx.progress,

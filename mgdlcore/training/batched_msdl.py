@@ -7,7 +7,10 @@ the outputs of a run's ``S`` members are summed before the loss (1), and the los
 unchanged (the sum's derivative is 1). Each run steps with its own learning rate; a run whose loss becomes
 non-finite is marked diverged at that epoch, exactly as :func:`~mgdlcore.training.loop.train` marks a serial run,
 and its members are frozen. CUDA graphs and checkpoints as in :func:`~mgdlcore.training.batched.train_gd_batched`.
-``tests/test_batched_msdl.py`` checks each run against the same MSDL trained alone.
+The subnetworks may use ReLU or a compactly supported activation (sReLU, the quadratic B-spline: Sec. 7's
+conjecture, :data:`~mgdlcore.models.COMPACT_ACTIVATIONS`); the epoch then applies the activation's derivative as
+autograd takes it (:data:`ACTIVATION_PRIMES`). ``tests/test_batched_msdl.py`` checks each run against the same MSDL
+trained alone.
 """
 
 from __future__ import annotations
@@ -20,12 +23,54 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ..models import MultiScaleMLP
+from ..models import COMPACT_ACTIVATIONS, MLP, MultiScaleMLP
 from . import checkpoint, graphs
 from .batched import StackedMLP, _GraphedBlock
 from .loop import History, TrainConfig, _nan_to_none
 
 Sets = Mapping[str, tuple[Tensor, Tensor]]
+
+
+def _step(t: Tensor) -> Tensor:
+    """ReLU'(t) as autograd takes it for ``torch.relu`` (0 at the kink)."""
+    return (t > 0).to(t.dtype)
+
+
+# the derivative of each compactly supported activation, equal to what autograd computes for models.srelu / bspline2
+# (at the kinks too): sReLU = ReLU(z) ReLU(1 - z); the B-spline's terms c ReLU(z - k)^2 have derivative 2 c ReLU(z - k)
+ACTIVATION_PRIMES = {
+    "srelu": lambda z: _step(z) * torch.relu(1.0 - z) - torch.relu(z) * _step(1.0 - z),
+    "bspline2": lambda z: (2.0 * torch.relu(z) - 6.0 * torch.relu(z - 1.0) + 6.0 * torch.relu(z - 2.0)
+                           - 2.0 * torch.relu(z - 3.0)),
+}
+assert set(ACTIVATION_PRIMES) == set(COMPACT_ACTIVATIONS)
+
+
+class _CompactStack(StackedMLP):
+    """:class:`~mgdlcore.training.batched.StackedMLP` of subnetworks with a compactly supported activation."""
+
+    def __init__(self, nets: Sequence[MLP]):
+        acts = {n.activation for n in nets}
+        widths = {n.widths for n in nets}
+        if len(acts) != 1 or len(widths) != 1 or not acts <= set(COMPACT_ACTIVATIONS):
+            raise ValueError(f"the stacked subnetworks must share their widths and one activation of "
+                             f"{', '.join(COMPACT_ACTIVATIONS)}, got {sorted(widths)} and {sorted(acts)}")
+        self.widths, self.relu_prime_at_zero = nets[0].widths, nets[0].relu_prime_at_zero
+        self.activation = nets[0].activation
+        self.act, self.act_prime = COMPACT_ACTIVATIONS[self.activation], ACTIVATION_PRIMES[self.activation]
+        layers = [[*n.hidden, n.out] for n in nets]
+        self.weights = [torch.stack([ls[i].weight.detach().t() for ls in layers]).contiguous()
+                        for i in range(len(layers[0]))]
+        self.biases = [torch.stack([ls[i].bias.detach()[None, :] for ls in layers]).contiguous()
+                       for i in range(len(layers[0]))]
+
+    def member(self, b: int) -> MLP:
+        net = MLP(self.widths, relu_prime_at_zero=self.relu_prime_at_zero, activation=self.activation)
+        with torch.no_grad():
+            for layer, w, bias in zip([*net.hidden, net.out], self.weights, self.biases):
+                layer.weight.copy_(w[b].t())
+                layer.bias.copy_(bias[b, 0])
+        return net.to(device=self.weights[0].device, dtype=self.weights[0].dtype)
 
 
 class StackedMSDL:
@@ -39,7 +84,8 @@ class StackedMSDL:
             raise ValueError(f"the stacked MSDL networks must share their scales, got {sorted(scales)}")
         self.scales = nets[0].scales.detach().clone()
         self.runs, self.group = len(nets), len(self.scales)
-        self.stack = StackedMLP([sub for n in nets for sub in n.subnets])
+        subs = [sub for n in nets for sub in n.subnets]
+        self.stack = _CompactStack(subs) if subs[0].activation != "relu" else StackedMLP(subs)
 
     def inputs(self, x: Tensor) -> Tensor:
         """``(R x S, N, d)``: member ``r * S + i`` reads ``a_i x``."""
@@ -61,6 +107,7 @@ class GroupedEpoch:
         self.x = model.inputs(x).contiguous()
         self.y = y.expand(model.runs, *y.shape).contiguous()
         self.right = model.stack.relu_prime_at_zero == 1
+        self.prime = getattr(model.stack, "act_prime", None)   # None: ReLU
         self.scale = -1.0 / (self.y.shape[1] * self.y.shape[2])
 
     def __call__(self, slot: Tensor) -> None:
@@ -69,7 +116,9 @@ class GroupedEpoch:
             hs, masks, h = [self.x], [], self.x
             for W, b in zip(m.weights[:-1], m.biases[:-1]):                        # noqa: N806
                 z = torch.baddbmm(b, h, W)
-                if self.right:
+                if self.prime is not None:     # a compact activation: keep its derivative at z
+                    h, mask = m.act(z), self.prime(z)
+                elif self.right:
                     mask = z >= 0
                     h = torch.where(mask, z, 0.0)
                 else:
@@ -86,7 +135,8 @@ class GroupedEpoch:
                 gb = g.sum(1, keepdim=True)
                 if i:
                     gh = torch.bmm(g, m.weights[i].transpose(1, 2))
-                    g = (torch.where(masks[i - 1], gh, 0.0) if self.right
+                    g = (gh * masks[i - 1] if self.prime is not None
+                         else torch.where(masks[i - 1], gh, 0.0) if self.right
                          else torch.ops.aten.threshold_backward(gh, masks[i - 1], 0))
                 m.weights[i].addcmul_(self.step, gw, value=-1.0)
                 m.biases[i].addcmul_(self.step, gb, value=-1.0)
