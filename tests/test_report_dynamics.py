@@ -66,3 +66,28 @@ def test_claims_of_a_reduced_profile_show_the_paper_verdict_beside_the_indicatio
     assert "*cpu-profile evidence:*" in text
     alone = rd.claims_markdown(5, results_dir=tmp_path, profile="paper")
     assert "verdict **undecided (no paper-profile record" in alone and "cpu-profile" not in alone
+
+
+def test_paper_tracked_runs_come_from_any_device_and_the_figure_draws_the_missing_as_pending(tmp_path):
+    """Chapter 07's paper-setting section: a tracked record made on another device is shown; untracked configs are
+    not taken; a missing run leaves a pending panel."""
+    import matplotlib.pyplot as plt
+
+    tracked = gd_dynamics.make_config("msdl", 1, "MSDL", 0.004, "smoke", tracked=True, device="cpu", epochs=20)
+    sweep = gd_dynamics.make_config("msdl", 1, "MSDL", 0.004, "smoke", device="cpu", epochs=20)
+    made = run(tracked, results_dir=tmp_path, profile="smoke", progress=False)
+    run(sweep, results_dir=tmp_path, profile="smoke", progress=False)
+    other = dataclasses.replace(tracked, device="cuda")
+    data = json.loads(made.path.read_text())
+    data.update(key=other.key, config=other.to_dict())
+    write_json_atomic(record_path(tmp_path, other), data)
+    if made.arrays_path.is_file():                                  # the record's arrays (the prediction) go along
+        made.arrays_path.rename(record_path(tmp_path, other).with_suffix(".npz"))
+    made.path.unlink()
+    found = rd.paper_tracked([tracked, sweep], tmp_path)
+    assert list(found) == [(1, "MSDL")] and found[(1, "MSDL")].config["device"] == "cuda"
+    fig = rd.tracked_figure(found, [1], {(1, "MSDL"): 0.004, (1, "MGDL"): 0.06})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "setting 1, MGDL: training loss" in titles and len(fig.axes) == 4
+    assert any("pending" in t.get_text() for t in fig.axes[1].texts)     # MGDL's eigenvalue panel
+    plt.close(fig)

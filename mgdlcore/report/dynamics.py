@@ -118,6 +118,15 @@ def paper_sweeps(configs: Sequence, results_dir) -> tuple[dict[tuple, list], lis
     return sweeps, replicates
 
 
+def paper_tracked(configs: Sequence, results_dir) -> dict[tuple, object]:
+    """``{(setting, method): record}`` of the tracked paper-profile ``configs`` (``track_every`` set) whose current
+    record exists on any device; nothing is computed."""
+    from ..experiments.runner import find_on_any_device
+
+    found = find_on_any_device([c for c in configs if c.track_every], results_dir)
+    return {(r.config["setting"], r.config["method"]): r for r in found}
+
+
 def _loss_text(r) -> str:
     return "diverged" if r.diverged else fmt(r.metrics.get("final_train_loss"), ".3g")
 
@@ -435,6 +444,23 @@ def plot_prediction(ax, record, *, color=None, label: str | None = None, target:
         ax.plot(xs, arrays["prediction"], color=color, lw=1, label=label)
     ax.set_xlabel("x")
     return ax
+
+
+def tracked_figure(tracked: dict, settings: Sequence[int], learning_rates: dict, methods=("MSDL", "MGDL")):
+    """Figures 25-26: per setting a pair of rows, the eigenvalue track of ``I - eta H`` (upper) and the training loss
+    (lower) of each method's tracked run (``tracked[(setting, method)]``; a missing one is drawn as pending)."""
+    fig, axes = figure(2 * len(settings), len(methods), height=2.9)
+    for i, s in enumerate(settings):
+        for col, (method, color) in enumerate(zip(methods, ("C3", "C0"))):
+            rec = tracked.get((s, method))
+            plot_eigen_track(axes[2 * i, col], rec)
+            plot_losses(axes[2 * i + 1, col], rec, color=color)
+            axes[2 * i, col].set_title(f"setting {s}, {method}, $\\eta$={learning_rates[(s, method)]:g}: eigenvalues "
+                                       "of $I-\\eta H$", fontsize=8)
+            axes[2 * i + 1, col].set_title(f"setting {s}, {method}: training loss", fontsize=8)
+        legend(axes[2 * i, 0], fontsize=6, ncol=2)
+    fig.tight_layout()
+    return fig
 
 
 def figure(nrows: int, ncols: int, *, width: float = 3.5, height: float = 2.8, max_width: float = 7.5):
