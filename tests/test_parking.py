@@ -2,6 +2,8 @@
 batch after a fresh clone is tested in ``tests/test_gd_sweep.py``."""
 
 import json
+import lzma
+import os
 
 import pytest
 
@@ -12,7 +14,7 @@ from mgdlcore.experiments.verify import main as results_main
 def checkpoint(results, name, nbytes=1000, before=5.0):
     folder = results / parking.CHECKPOINTS / name
     folder.mkdir(parents=True)
-    (folder / "train-000.pt").write_bytes(b"x" * nbytes)
+    (folder / "train-000.pt").write_bytes(os.urandom(nbytes))      # incompressible
     (folder / segments.FILE).write_text(json.dumps({"before": before, "count": 1, "complete": True,
                                                     "started": (folder / "train-000.pt").stat().st_mtime - 60}))
     return folder
@@ -25,13 +27,16 @@ def test_park_copies_folders_with_a_checkpoint_and_counts_their_time(tmp_path):
     assert [p.name for p in out] == ["regression-aaaa-1111"]
     assert out[0].seconds == pytest.approx(65.0, abs=1.0)                   # 5 s earlier + 60 s to the checkpoint
     assert [p.name for p in parking.parked(tmp_path)] == ["regression-aaaa-1111"]
+    # compressed, byte for byte the checkpoint
+    packed = tmp_path / parking.PARKED / "regression-aaaa-1111" / "train-000.pt.xz"
+    assert lzma.decompress(packed.read_bytes()) == (tmp_path / parking.CHECKPOINTS / out[0].name / "train-000.pt").read_bytes()
 
 
 def test_park_refuses_above_the_size_limit_and_copies_nothing(tmp_path, capsys):
     checkpoint(tmp_path, "regression-aaaa-1111", nbytes=2_000_000)
     with pytest.raises(ValueError, match="above the limit of 1 MB"):
         parking.park(tmp_path, max_mb=1)
-    assert not (tmp_path / parking.PARKED).exists()
+    assert not (tmp_path / parking.PARKED).exists() and not list(tmp_path.glob(".parking-*"))
     assert results_main(["park", "--results", str(tmp_path), "--max-mb", "1"]) == 2
     assert "mgdl-results park: parked checkpoints would take 2.0 MB" in capsys.readouterr().err
     assert results_main(["park", "--results", str(tmp_path)]) == 0
@@ -44,6 +49,8 @@ def test_restore_never_overwrites_a_checkpoint_of_this_machine(tmp_path):
     (folder / "train-000.pt").write_bytes(b"newer")
     assert parking.restore(folder) is False
     assert (folder / "train-000.pt").read_bytes() == b"newer"
+    (folder / "train-000.pt").unlink()                                       # lost: the parked copy comes back
+    assert parking.restore(folder) is True and len((folder / "train-000.pt").read_bytes()) == 10
     parking.discard(folder)
     assert not (tmp_path / parking.PARKED / folder.name).exists()
     assert parking.restore(folder) is False                                 # nothing parked: nothing to do

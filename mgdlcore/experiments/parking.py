@@ -7,6 +7,9 @@ its own, :func:`restore` copies its parked folder back, and the run resumes from
 :func:`discard` removes the parked copy too. A parked folder belongs to one config (or batch) and one version of
 its code path, exactly as the checkpoint folder it copies: checkpoints of other code are never resumed.
 
+Parked files are xz-compressed (a 10^6-epoch loss history of 8 MB parks in about 1.5 MB) and decompressed on restore,
+byte for byte.
+
 Wall time stays honest across machines: git does not keep file times, so :func:`park` writes into the parked
 ``segments.json`` the seconds spent up to the last checkpoint (``before``) and :func:`restore` starts the clock of
 the restored folder at its newest checkpoint, so the time between park and restore is not counted.
@@ -15,6 +18,7 @@ the restored folder at its newest checkpoint, so the time between park and resto
 from __future__ import annotations
 
 import json
+import lzma
 import os
 import shutil
 import tempfile
@@ -37,8 +41,15 @@ class Parked:
     seconds: float
 
 
+PACKED = ".xz"             # suffix of a parked (compressed) checkpoint file
+
+
 def _saves(folder: Path) -> list[Path]:
     return sorted(folder.glob(segments.SAVES))
+
+
+def _packed(folder: Path) -> list[Path]:
+    return sorted(folder.glob(segments.SAVES + PACKED))
 
 
 def _size(folder: Path) -> int:
@@ -46,8 +57,9 @@ def _size(folder: Path) -> int:
 
 
 def _seconds_done(folder: Path) -> tuple[float, int, bool]:
-    """(seconds up to the newest checkpoint, starts so far, whether that count is complete) of a checkpoint folder."""
-    last = max(p.stat().st_mtime for p in _saves(folder))
+    """(seconds up to the newest checkpoint, starts so far, whether that count is complete) of a checkpoint folder
+    (or of a parked one, which says it in its segments file)."""
+    last = max((p.stat().st_mtime for p in _saves(folder) + _packed(folder)), default=0.0)
     try:
         data = json.loads((folder / segments.FILE).read_text())
         if data.get("parked"):
@@ -58,13 +70,17 @@ def _seconds_done(folder: Path) -> tuple[float, int, bool]:
         return 0.0, 1, False   # no segments file: the earlier time is unknown
 
 
-def _copy_atomic(src: Path, dest: Path, segments_data: dict) -> None:
-    """Copy the checkpoint files of ``src`` to ``dest`` (replacing it) with ``segments_data`` as its segments file."""
+def _copy_atomic(src: Path, dest: Path, segments_data: dict, *, pack: bool) -> None:
+    """Copy the checkpoint files of ``src`` to ``dest`` (replacing it) with ``segments_data`` as its segments file:
+    compressed (``pack``, from a checkpoint folder) or decompressed (from a parked one)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp"))
     try:
-        for p in _saves(src):
-            shutil.copy2(p, tmp / p.name)
+        for p in (_saves(src) if pack else _packed(src)):
+            target = tmp / (p.name + PACKED if pack else p.name[:-len(PACKED)])
+            with (open(p, "rb") if pack else lzma.open(p, "rb")) as fin, \
+                    (lzma.open(target, "wb", preset=6) if pack else open(target, "wb")) as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
         (tmp / segments.FILE).write_text(json.dumps(segments_data, sort_keys=True))
         old = None
         if dest.exists():
@@ -87,20 +103,33 @@ def park(results_dir: str | os.PathLike, *, max_mb: float = DEFAULT_MAX_MB) -> l
     root = results_dir / CHECKPOINTS
     folders = [f for f in sorted(root.iterdir()) if f.is_dir() and _saves(f)] if root.is_dir() else []
     dest_root = results_dir / PARKED
-    kept = {f.name: _size(f) for f in dest_root.iterdir() if f.is_dir() and not f.name.startswith(".")} \
-        if dest_root.is_dir() else {}
-    new = {f.name: sum(p.stat().st_size for p in _saves(f)) for f in folders}
-    total = sum({**kept, **new}.values()) / 1e6
-    if total > max_mb:
-        raise ValueError(f"parked checkpoints would take {total:.1f} MB, above the limit of {max_mb:g} MB "
-                         "(--max-mb raises it; parked files are committed)")
-    out = []
-    for folder in folders:
-        before, count, complete = _seconds_done(folder)
-        _copy_atomic(folder, dest_root / folder.name,
-                     {"parked": True, "before": before, "count": count, "complete": complete})
-        out.append(Parked(folder.name, _size(dest_root / folder.name), before))
-    return out
+    staging = Path(tempfile.mkdtemp(dir=results_dir, prefix=".parking-"))   # compressed first, to know the size
+    try:
+        for folder in folders:
+            before, count, complete = _seconds_done(folder)
+            _copy_atomic(folder, staging / folder.name,
+                         {"parked": True, "before": before, "count": count, "complete": complete}, pack=True)
+        kept = {f.name: _size(f) for f in dest_root.iterdir() if f.is_dir() and not f.name.startswith(".")} \
+            if dest_root.is_dir() else {}
+        new = {f.name: _size(staging / f.name) for f in folders}
+        total = sum({**kept, **new}.values()) / 1e6
+        if total > max_mb:
+            raise ValueError(f"parked checkpoints would take {total:.1f} MB, above the limit of {max_mb:g} MB "
+                             "(--max-mb raises it; parked files are committed)")
+        out = []
+        dest_root.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
+            dest = dest_root / folder.name
+            old = dest.with_name(f".{dest.name}.old")
+            if dest.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(dest, old)
+            os.replace(staging / folder.name, dest)
+            shutil.rmtree(old, ignore_errors=True)
+            out.append(Parked(folder.name, _size(dest), _seconds_done(dest)[0]))
+        return out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def restore(folder: str | os.PathLike) -> bool:
@@ -110,7 +139,7 @@ def restore(folder: str | os.PathLike) -> bool:
     if folder.is_dir() and _saves(folder):
         return False
     parked = folder.parent.parent / PARKED / folder.name
-    if not parked.is_dir() or not _saves(parked):
+    if not parked.is_dir() or not _packed(parked):
         return False
     try:
         data = json.loads((parked / segments.FILE).read_text())
@@ -118,7 +147,7 @@ def restore(folder: str | os.PathLike) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         before, count, complete = 0.0, 1, False
     shutil.rmtree(folder, ignore_errors=True)
-    _copy_atomic(parked, folder, {})
+    _copy_atomic(parked, folder, {}, pack=False)
     last = max(p.stat().st_mtime for p in _saves(folder))
     (folder / segments.FILE).write_text(json.dumps(
         {"before": before, "count": count, "complete": complete, "started": last}))
@@ -138,6 +167,6 @@ def parked(results_dir: str | os.PathLike) -> list[Parked]:
         return []
     out = []
     for f in sorted(root.iterdir()):
-        if f.is_dir() and not f.name.startswith(".") and _saves(f):
+        if f.is_dir() and not f.name.startswith(".") and _packed(f):
             out.append(Parked(f.name, _size(f), _seconds_done(f)[0]))
     return out
