@@ -120,6 +120,35 @@ def test_a_parked_batch_resumes_after_a_fresh_clone(interrupted_batch):
         assert json.dumps(a.metrics, sort_keys=True) == json.dumps(b.metrics, sort_keys=True)
 
 
+def test_plan_says_which_sweep_resumes_from_its_checkpoints_or_parked_ones(tmp_path, monkeypatch):
+    """``mgdl-campaign --plan`` marks a pending sweep that has checkpoints here, or parked ones after a fresh clone."""
+    import shutil
+
+    from mgdlcore.experiments import parking
+    from mgdlcore.experiments.campaign import _saved
+    from mgdlcore.training import checkpoint
+
+    monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
+    monkeypatch.setenv("MGDL_CUDA_GRAPHS", "emulate")
+    real, calls = batched.FusedBatchedEpoch.__call__, {"n": 0}
+
+    def stopping(self, slot):
+        calls["n"] += 1
+        if calls["n"] == 100:
+            raise KeyboardInterrupt
+        real(self, slot)
+
+    monkeypatch.setattr(batched.FusedBatchedEpoch, "__call__", stopping)
+    configs = sweep("SGDL", lrs=LRS[:2])
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(configs, results_dir=tmp_path, profile="smoke", progress=False)
+    assert _saved(tmp_path, configs).endswith("(checkpoint)")
+    assert _saved(tmp_path, sweep("SGDL", lrs=LRS[1:])) == ""           # another group: nothing saved
+    parking.park(tmp_path)
+    shutil.rmtree(tmp_path / ".checkpoints")                            # a fresh clone: only the parked copy
+    assert _saved(tmp_path, configs).startswith("; resumes after ") and _saved(tmp_path, configs).endswith("(parked)")
+
+
 def test_campaign_batch_runs_each_sweep_once(tmp_path, capsys):
     code = campaign_main(["smoke", "--results", str(tmp_path), "--only", "learning_rate setting1 SGDL*", "--batch",
                           "--device", "cpu", "--progress", "off"])

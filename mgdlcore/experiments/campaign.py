@@ -71,6 +71,18 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def _saved(results_dir: Path, group: list) -> str:
+    """``; resumes after 1.0 h (parked)`` where the run (or stacked group) has checkpoints here or parked."""
+    from .parking import progress
+    from .runner import batch_checkpoint_folder, checkpoint_folder, current_code
+
+    config = group[0]
+    folder = (checkpoint_folder(results_dir, config, current_code(config.task)) if len(group) == 1
+              else batch_checkpoint_folder(results_dir, group))
+    found = progress(folder)
+    return "" if found is None else f"; resumes after {_hours(found[0])} ({found[1]})"
+
+
 def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
     """Every pending run with its estimated time on this project's CPU (one thread) and on one GPU, per-task
     subtotals and the total. ``batch``: each learning-rate sweep that ``--batch`` trains as one stacked model is one
@@ -90,7 +102,8 @@ def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
         cpu = batch_seconds([c for c, _ in runs], "cpu")
         gpu = batch_seconds([g for _, g in runs], "cuda")
         label = group[0].long_label() if len(group) == 1 else f"{_group_label(group)}, trained together"
-        print(f"  {label}  [{by_key[group[0].key][0]}]  ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
+        print(f"  {label}  [{by_key[group[0].key][0]}{_saved(results_dir, group)}]  ~{_hours(cpu)} cpu, "
+              f"~{_hours(gpu)} gpu")
         t = tasks.setdefault(group[0].task, [0, 0.0, 0.0])
         t[0] += len(group)
         t[1] += cpu

@@ -160,6 +160,18 @@ def discard(folder: str | os.PathLike) -> None:
     shutil.rmtree(folder.parent.parent / PARKED / folder.name, ignore_errors=True)
 
 
+def progress(folder: str | os.PathLike) -> tuple[float, str] | None:
+    """``(seconds of training saved, "checkpoint" or "parked")`` for the checkpoint ``folder`` of a run, from its own
+    checkpoints or else from its parked copy; None when neither exists."""
+    folder = Path(folder)
+    if folder.is_dir() and _saves(folder):
+        return _seconds_done(folder)[0], "checkpoint"
+    copy = folder.parent.parent / PARKED / folder.name
+    if copy.is_dir() and _packed(copy):
+        return _seconds_done(copy)[0], "parked"
+    return None
+
+
 def parked(results_dir: str | os.PathLike) -> list[Parked]:
     """The parked checkpoint folders of ``results_dir``."""
     root = Path(results_dir) / PARKED

@@ -23,7 +23,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,6 +347,15 @@ def batch_groups(configs) -> list[list[ExperimentConfig]]:
     return list(groups.values())
 
 
+def batch_checkpoint_folder(results_dir: str | os.PathLike, todo: Sequence[ExperimentConfig]) -> Path:
+    """``<results>/.checkpoints/<task>-batch-<digest>/``: the checkpoints of the batched computation of the configs
+    ``todo`` (those of a group without a record) by one version of its code path."""
+    batch = _batch_kind(todo[0])[0]
+    code = current_code(todo[0].task, batch.module.split(".", 1)[1])
+    digest = hashlib.sha256(json.dumps([sorted(c.key for c in todo), code], sort_keys=True).encode()).hexdigest()
+    return Path(results_dir) / CHECKPOINTS / f"{todo[0].task}-batch-{digest[:16]}"
+
+
 def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom", train: str = "missing",
               progress: bool = True) -> list[Record]:
     """The records of ``configs`` (one group of :func:`batch_groups`), those without a current record computed in
@@ -381,8 +390,7 @@ def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom
         torch.backends.cudnn.allow_tf32 = bool(todo[0].tf32)
     code_path = batch.module.split(".", 1)[1]
     code = current_code(todo[0].task, code_path)
-    digest = hashlib.sha256(json.dumps([sorted(c.key for c in todo), code], sort_keys=True).encode()).hexdigest()
-    folder = Path(results_dir) / CHECKPOINTS / f"{todo[0].task}-batch-{digest[:16]}"
+    folder = batch_checkpoint_folder(results_dir, todo)
     with ExitStack() as stack:
         for config in todo:
             stack.enter_context(_lock(record_path(results_dir, config)))
