@@ -99,6 +99,10 @@ def test_stop_rule_freezes_the_network_at_the_first_recorded_epoch_below_the_thr
     (dict(eig_method="lanczos"), "lanczos_tol is set exactly"),
     (dict(beta=0.1), "apply to the denoising case only"),
     (dict(case="image", setting=None, phase_seed=None, structure="31"), "needs an image"),
+    (dict(phases=(1.0, 2.0, 3.0)), "exactly one of phase_seed and phases"),
+    (dict(phase_seed=None, phases=(1.0, 2.0)), "setting 1 needs 3 finite phases"),
+    (dict(case="image", setting=None, phase_seed=None, phases=(1.0, 2.0, 3.0), structure="31", image="cameraman"),
+     "must be None for the image case"),
     (dict(case="image", setting=None, phase_seed=None, structure="31", image="cameraman", stride=2, size=64),
      "stride or size"),
 ])
@@ -129,6 +133,30 @@ def test_profile_wiring_takes_the_paper_values_and_the_authors_image_rule():
     den = cfg[("denoising", "butterfly-denoising10", "MGDL", None)]
     assert (den.beta, den.lam) == SEC6_DENOISING_PENALTIES["MGDL"] and den.stride == 8      # 512 -> 64 px
     assert {c.case for c in cfg.values()} == set(ev.CASES)
+
+
+def test_the_paper_profile_trains_on_the_authors_data_and_older_keys_stay():
+    """Figures 2 and 16 at the paper's setting use the authors' phases of eq. (5), the same as Secs. 5 and 7; the
+    reduced profiles keep numpy's draw, and their configs (and record keys) do not mention phases."""
+    from mgdlcore.data.synthetic import synthetic_data
+    from mgdlcore.experiments import gd_dynamics
+    from mgdlcore.paper.values import SEC5_AUTHOR_PHASES
+
+    paper = {(c.setting, c.method): c for c in ev.configs("paper", device="cpu") if c.case == "synthetic"}
+    sec5 = {c.setting: c.phases for c in gd_dynamics.configs("paper", ("learning_rate",), images=[], device="cpu")}
+    for (setting, _), c in paper.items():
+        assert c.phases == tuple(SEC5_AUTHOR_PHASES["legacy"][setting]) == sec5[setting] and c.phase_seed is None
+    cpu = ev.make_config("synthetic", "SGDL", "cpu", setting=1, device="cpu")
+    assert cpu.phase_seed == 0 and "phases" not in cpu.to_dict()
+    d = synthetic_data(1, phases=paper[(1, "SGDL")].phases)
+    assert not np.allclose(d.y_train.numpy(), synthetic_data(1, phase_seed=0).y_train.numpy())
+
+
+def test_a_run_with_the_authors_phases_trains_on_them(small, tmp_path):
+    drawn = ev.make_config("synthetic", "SGDL", "smoke", setting=1, device="cpu", epochs=2, eval_every=2)
+    given = ev.EigenConfig(**{**drawn.to_dict(), "phase_seed": None, "phases": (6.065293, 1.977203, 3.977444)})
+    a, b = (run(c, results_dir=tmp_path, profile="smoke", progress=False) for c in (drawn, given))
+    assert a.key != b.key and a.series["grades"][0]["loss"][0] != b.series["grades"][0]["loss"][0]
 
 
 def test_the_authors_image_rule_by_index():

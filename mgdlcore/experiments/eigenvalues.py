@@ -29,10 +29,10 @@ from ..analysis.hessian import OutputLoss
 from ..analysis.spectra import EIG_METHODS, EigenTracker
 from ..data.grid import regression_data
 from ..data.images import image_identity, load_identified, resize
-from ..data.synthetic import synthetic_data
+from ..data.synthetic import check_phases, synthetic_data
 from ..device import resolve_device
 from ..metrics import psnr
-from ..paper.values import (SEC6_AUTHORS_STOP_BELOW, SEC6_DENOISING_ALPHA, SEC6_DENOISING_PENALTIES,
+from ..paper.values import (SEC5_AUTHOR_PHASES, SEC6_AUTHORS_STOP_BELOW, SEC6_DENOISING_ALPHA, SEC6_DENOISING_PENALTIES,
                             SEC6_LEARNING_RATES)
 from ..physics.noise import degrade
 from ..physics.operators import ForwardDifference, Identity
@@ -41,7 +41,7 @@ from ..training.grades import fit_mgdl, fit_network
 from ..training.loop import History, TrainConfig, half_mse
 from ..training.objectives import rof_objective
 from ..training.rof import fit_restoration
-from .config import ExperimentConfig, one_of, positive_float, positive_int, runtime_only
+from .config import ExperimentConfig, omitted_at_default, one_of, positive_float, positive_int, runtime_only
 from .runner import Context, Outcome, register
 
 METHODS = ("SGDL", "MGDL")
@@ -65,7 +65,8 @@ class EigenConfig(ExperimentConfig):
     method: str = "MGDL"
     case: str = "synthetic"
     setting: int | None = 1                    # synthetic: eq. (5) setting 1 or 2
-    phase_seed: int | None = 0                 # synthetic: phases of eq. (5) from default_rng(phase_seed)
+    phase_seed: int | None = 0                 # synthetic: phases of eq. (5) from default_rng(phase_seed) ...
+    phases: tuple[float, ...] | None = omitted_at_default(None)   # ... or given: the authors' (phase_seed None)
     image: str | None = None                   # registry name or "file:<name>" (image cases)
     image_sha256: str | None = None
     crop: str | None = None                    # "top_right_quarter": the authors' Barbara
@@ -101,12 +102,17 @@ class EigenConfig(ExperimentConfig):
             raise ValueError(f"structure ({self.structure}) is not an {self.method} structure")
         if self.case == "synthetic":
             one_of("setting", self.setting, (1, 2))
-            positive_int("phase_seed", self.phase_seed, minimum=0)
+            if (self.phase_seed is None) == (self.phases is None):
+                raise ValueError("give exactly one of phase_seed and phases for the synthetic data")
+            if self.phases is not None:
+                check_phases(self.setting, self.phases)
+            else:
+                positive_int("phase_seed", self.phase_seed, minimum=0)
             if self.image is not None:
                 raise ValueError("image must be None for the synthetic case")
         else:
-            if self.setting is not None or self.phase_seed is not None:
-                raise ValueError(f"setting and phase_seed must be None for the {self.case} case")
+            if self.setting is not None or self.phase_seed is not None or self.phases is not None:
+                raise ValueError(f"setting, phase_seed and phases must be None for the {self.case} case")
             if not self.image:
                 raise ValueError(f"the {self.case} case needs an image")
             one_of("crop", self.crop, (None, *CROPS))
@@ -253,7 +259,8 @@ def compute(config: EigenConfig, ctx: Context) -> Outcome:
     arrays: dict[str, np.ndarray] = {}
     series: dict = {}
     if config.case == "synthetic":
-        d = synthetic_data(config.setting, phase_seed=config.phase_seed, device=ctx.device, dtype=dtype)
+        d = synthetic_data(config.setting, phase_seed=config.phase_seed or 0, phases=config.phases, device=ctx.device,
+                           dtype=dtype)
         metrics["n_train"] = int(d.x_train.shape[0])
         trackers, hists = _regression(config, d.x_train, d.y_train, {"val": (d.x_val, d.y_val)}, cfg)
     elif config.case in ("image", "image_full"):
@@ -304,7 +311,8 @@ PROFILE_SETTINGS = {
     # Lanczos tolerance, the largest network given a dense Hessian, and image strides replacing the authors'
     "paper": {"synthetic": dict(epochs=1_000_000, eval_every=10_000), "image": dict(epochs=500_000, eval_every=10_000),
               "image_full": dict(epochs=10_000, eval_every=1_000), "denoising": dict(epochs=100_000, eval_every=5_000),
-              "loss_every": 100, "k": 10, "lanczos_tol": 1e-5, "dense_max": 10_000, "stride": {}},
+              "loss_every": 100, "k": 10, "lanczos_tol": 1e-5, "dense_max": 10_000, "stride": {},
+              "phases": "legacy"},    # the authors' phases of eq. (5), as Secs. 5 and 7 (SEC5_AUTHOR_PHASES)
     "cpu": {"synthetic": dict(epochs=20_000, eval_every=2_000), "image": dict(epochs=4_000, eval_every=1_000),
             "image_full": dict(epochs=100, eval_every=100), "denoising": dict(epochs=6_000, eval_every=2_000),
             "loss_every": 10, "k": 10, "lanczos_tol": 1e-5, "dense_max": 3_300,
@@ -351,8 +359,10 @@ def make_config(case: str, method: str, profile: str, *, setting: int | None = N
                   loss_every=s["loss_every"], k=s["k"], eig_method=eig,
                   lanczos_tol=s["lanczos_tol"] if eig == "lanczos" else None, stop_below=stop_below, **s[case])
     if case == "synthetic":
-        fields.update(setting=setting if setting is not None else 1, phase_seed=0,
-                      learning_rate=_lr(case, f"setting{setting if setting is not None else 1}", method))
+        setting = setting if setting is not None else 1
+        fields.update(setting=setting, learning_rate=_lr(case, f"setting{setting}", method),
+                      **(dict(phase_seed=None, phases=tuple(SEC5_AUTHOR_PHASES[s["phases"]][setting]))
+                         if s.get("phases") else dict(phase_seed=0)))
     else:
         name = image or ("butterfly" if case == "denoising" else "resolution_chart")
         label, sha, path = image_identity(name)
