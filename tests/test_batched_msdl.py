@@ -25,15 +25,11 @@ def msdl(seed):
     return build_network(get_structure("msdl"), seed=seed, init="he_normal", relu_prime_at_zero=1).double()
 
 
-def test_runs_equal_serial_runs_in_float64():
-    d = synthetic_data(1, dtype=torch.float64)
-    x, y, evals = d.x_train, d.y_train, {"val": (d.x_val, d.y_val)}
-    cfg = TrainConfig(epochs=120, learning_rate=1.0, optimizer="gd", eval_every=40, loss_every=7, progress=False)
-    model = StackedMSDL([msdl(s) for s in range(len(LRS))])
-    hists = train_msdl_batched(model, x, y, LRS, cfg, eval_sets=evals)
-    assert [h.diverged for h in hists] == [False, False, True]
-    for r, lr in enumerate(LRS):
-        net = msdl(r)
+def assert_runs_equal_serial(model, hists, nets, lrs, x, y, evals, cfg, *, rel, atol):
+    """Each stacked run's history and final prediction against the same network (``nets[r]``, freshly built) trained
+    alone by ``training.loop.train`` at its learning rate."""
+    for r, lr in enumerate(lrs):
+        net = nets[r]
         ref = train(lambda net=net: half_mse(y, net(x)), list(net.parameters()),
                     TrainConfig(**{**cfg.__dict__, "learning_rate": lr}), callbacks=[loss_callback(net, evals)])
         h = hists[r]
@@ -42,10 +38,21 @@ def test_runs_equal_serial_runs_in_float64():
         for got, want in zip(h.loss + h.metrics["val_loss"], ref.loss + ref.metrics["val_loss"]):
             assert (got is None) == (want is None)
             if want is not None:
-                assert got == pytest.approx(want, rel=1e-10, abs=1e-14)
+                assert got == pytest.approx(want, rel=rel, abs=1e-14)
         if not ref.diverged:
             with torch.no_grad():
-                torch.testing.assert_close(model(x)[r], net(x), rtol=1e-10, atol=1e-12)
+                torch.testing.assert_close(model(x)[r], net(x), rtol=rel, atol=atol)
+
+
+def test_runs_equal_serial_runs_in_float64():
+    d = synthetic_data(1, dtype=torch.float64)
+    x, y, evals = d.x_train, d.y_train, {"val": (d.x_val, d.y_val)}
+    cfg = TrainConfig(epochs=120, learning_rate=1.0, optimizer="gd", eval_every=40, loss_every=7, progress=False)
+    model = StackedMSDL([msdl(s) for s in range(len(LRS))])
+    hists = train_msdl_batched(model, x, y, LRS, cfg, eval_sets=evals)
+    assert [h.diverged for h in hists] == [False, False, True]
+    assert_runs_equal_serial(model, hists, [msdl(r) for r in range(len(LRS))], LRS, x, y, evals, cfg,
+                             rel=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("activation", ["srelu", "bspline2"])
@@ -63,21 +70,10 @@ def test_runs_with_a_compact_activation_equal_serial_runs_in_float64(activation)
 
     model = StackedMSDL([net(s) for s in range(len(lrs))])
     hists = train_msdl_batched(model, x, y, lrs, cfg, eval_sets=evals)
-    for r, lr in enumerate(lrs):
-        alone = net(r)
-        ref = train(lambda alone=alone: half_mse(y, alone(x)), list(alone.parameters()),
-                    TrainConfig(**{**cfg.__dict__, "learning_rate": lr}), callbacks=[loss_callback(alone, evals)])
-        h = hists[r]
-        assert (h.diverged, h.diverged_epoch, h.epochs_run) == (ref.diverged, ref.diverged_epoch, ref.epochs_run)
-        for got, want in zip(h.loss + h.metrics["val_loss"], ref.loss + ref.metrics["val_loss"]):
-            assert (got is None) == (want is None)
-            if want is not None:
-                assert got == pytest.approx(want, rel=1e-8, abs=1e-14)   # 3e-10 seen (six layers, 60 epochs)
-        if not ref.diverged:
-            with torch.no_grad():
-                # rounding of the batched products, grown over 60 epochs of six layers: 3e-11 seen
-                torch.testing.assert_close(model(x)[r], alone(x), rtol=1e-8, atol=1e-9)
-            assert model.stack.member(r * model.group).activation == activation
+    # rounding of the batched products grows over 60 epochs of six layers: 3e-10 (losses), 3e-11 (outputs) seen
+    assert_runs_equal_serial(model, hists, [net(r) for r in range(len(lrs))], lrs, x, y, evals, cfg,
+                             rel=1e-8, atol=1e-9)
+    assert all(model.stack.member(r * model.group).activation == activation for r in range(len(lrs)))
     assert all(h.loss[-1] < h.loss[0] for h in hists)        # they trained
 
 
