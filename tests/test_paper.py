@@ -122,6 +122,16 @@ def test_gpu_and_cpu_runs_of_a_seed_are_separate_replicates():
     assert C.claim("T1.cameraman.gain").evaluate(records=mixed).status == "undecided"
 
 
+def test_a_verdict_names_the_replicate_that_decided_it_and_what_the_others_lack():
+    """One complete replicate (a GPU run) beside an incomplete one (MGDL alone on the CPU): the evidence says which
+    replicate decided and which method the other lacks."""
+    recs = t1_records(device="cuda") + t1_records()[1:]
+    v = C.claim("T1.cameraman.gain").evaluate(records=recs)
+    assert v.status == "confirmed"
+    assert v.evidence.startswith("seed 0, on cuda: ")
+    assert v.evidence.endswith("not decided: seed 0: no record of SGDL")
+
+
 def test_table2_by_level():
     def recs(mgdl_shift=0.0, drop=None):
         out = []

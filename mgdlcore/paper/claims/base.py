@@ -212,8 +212,9 @@ class Claim:
         reasons = []
         for seed in seeds:
             sub = {n: [r for r in recs if _seed(r) == seed] for n, recs in selection.items()}
-            if any(not recs for recs in sub.values()):
-                reasons.append(f"seed {seed}: incomplete")
+            lacking = [n for n, recs in sub.items() if not recs]
+            if lacking:
+                reasons.append(f"seed {seed}: no record of {', '.join(lacking)}")
                 continue
             try:
                 decided.append((seed, self.predicate(sub), [r for recs in sub.values() for r in recs]))
@@ -224,7 +225,7 @@ class Claim:
         held = sum(f.holds for _, f, _ in decided)
         ok = held == len(decided)
         names = ("confirmed", "refuted") if profile == PAPER_PROFILE else ("holds", "fails")
-        parts = [f"seed {s}: {f.evidence}" if len(decided) > 1 else f.evidence for s, f, _ in decided]
+        parts = [f"seed {s}: {f.evidence}" if len(decided) > 1 or reasons else f.evidence for s, f, _ in decided]
         if len(decided) > 1:
             parts.insert(0, f"holds in {held} of {len(decided)} seeds")
         if reasons:
