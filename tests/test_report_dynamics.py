@@ -91,3 +91,21 @@ def test_paper_tracked_runs_come_from_any_device_and_the_figure_draws_the_missin
     assert "setting 1, MGDL: training loss" in titles and len(fig.axes) == 4
     assert any("pending" in t.get_text() for t in fig.axes[1].texts)     # MGDL's eigenvalue panel
     plt.close(fig)
+
+
+def test_authors_run_table_sets_their_kept_run_above_ours_of_the_same_setting_rate_and_epochs():
+    authors = {"setting": 1, "learning_rate": 0.004, "epochs": 1000, "train_loss": 1.1212e-2, "val_loss": 1.2908e-2}
+
+    def msdl(lr, loss, epochs=1000, diverged=False):
+        config = {"task": "msdl", "setting": 1, "method": "MSDL", "learning_rate": lr, "epochs": epochs, "seed": 0}
+        return Record({"key": f"{lr}-{epochs}", "config": config, "profile": "paper",
+                       "provenance": {"device": "cpu", "commit": "abcdef0"},
+                       "metrics": {"final_train_loss": None if diverged else loss,
+                                   "final_val_loss": None if diverged else 2 * loss, "diverged": diverged}})
+    table = rd.authors_run_table({(1, "MSDL"): [msdl(0.002, 0.5), msdl(0.004, 0.04), msdl(0.004, 0.9, epochs=10)]},
+                                 authors)
+    lines = table.splitlines()
+    assert len(lines) == 4 and "1.121e-02 | 1.291e-02" in lines[2]
+    assert lines[3].startswith("| ours (") and "| 0.004 | 1,000 | 4.000e-02 | 8.000e-02 |" in lines[3]
+    assert rd.authors_run_table({(1, "MSDL"): [msdl(0.002, 0.5)]}, authors) == ""
+    assert "diverged | diverged" in rd.authors_run_table({(1, "MSDL"): [msdl(0.004, 0, diverged=True)]}, authors)

@@ -136,6 +136,10 @@ SEC6_SETTING1_SGDL_MODERATE_UNTIL = 100_000
 SEC7_TRACKED_LR = {(1, "MSDL"): 0.004, (1, "MGDL"): 0.06, (2, "MSDL"): 0.006, (2, "MGDL"): 0.2}
 SEC7_MSDL_SCALES = (1, 2, 4, 8)   # Appendix D: scale coefficients of the four subnetworks
 SEC7_MSDL_SUBNET = (8, 4)         # Appendix D: each subnetwork [1] -> [8] x 4 -> [1] (width, hidden layers)
+# The MSDL run the authors kept as their best (their MSDL analysis notebook lists it from results/BEST by file name):
+# eta = 0.004, which is Figure 25's (setting 1) MSDL rate, 10^6 GD epochs, final training and validation loss
+SEC7_AUTHORS_MSDL_RUN = {"setting": 1, "learning_rate": 0.004, "epochs": 1_000_000, "train_loss": 1.1212e-2,
+                         "val_loss": 1.2908e-2}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Values of the authors' code the paper does not print (issue on the paper's setting)
@@ -211,6 +215,8 @@ SOURCES = {
     "SEC7_TRACKED_LR": (PAPER, "captions of Figures 25-26"),
     "SEC7_MSDL_SCALES": (PAPER, "Appendix D"),
     "SEC7_MSDL_SUBNET": (PAPER, "Appendix D"),
+    "SEC7_AUTHORS_MSDL_RUN": (AUTHORS_CODE, "MSDL analysis notebook, the run kept in results/BEST (setting 1 "
+                                            "inferred from Figure 25's learning rate)"),
 }
 
 # ---------------------------------------------------------------------------------------------------------------

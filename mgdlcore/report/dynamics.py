@@ -285,6 +285,27 @@ def eigen_table(records: Sequence) -> str:
     return "\n".join(rows)
 
 
+def authors_run_table(sweeps: dict[tuple, list], authors: dict, method: str = "MSDL") -> str:
+    """Markdown: a run the authors kept (``authors``: setting, learning_rate, epochs, train_loss, val_loss, as
+    ``values.SEC7_AUTHORS_MSDL_RUN``) above our record of the same setting, method, learning rate and epochs from
+    ``sweeps``; "" when we have none."""
+    ours = [r for r in sweeps.get((authors["setting"], method), [])
+            if math.isclose(r.config["learning_rate"], authors["learning_rate"]) and r.config["epochs"] == authors["epochs"]]
+    if not ours:
+        return ""
+    rows = ["| run | setting | $\\eta$ | epochs | final training loss | final validation loss |",
+            "|---|---|---|---|---|---|",
+            f"| the authors' kept run (their code) | {authors['setting']} | {authors['learning_rate']:g} | "
+            f"{authors['epochs']:,} | {authors['train_loss']:.3e} | {authors['val_loss']:.3e} |"]
+    for r in ours:
+        m = r.metrics
+        loss = ("diverged", "diverged") if r.diverged else (fmt(m.get("final_train_loss"), ".3e"),
+                                                             fmt(m.get("final_val_loss"), ".3e"))
+        rows.append(f"| ours ({r.provenance_text()}) | {r.config['setting']} | {r.config['learning_rate']:g} | "
+                    f"{r.config['epochs']:,} | {loss[0]} | {loss[1]} |")
+    return "\n".join(rows)
+
+
 def image_setting_text(record) -> str:
     """How the image of ``record`` was prepared, in words."""
     c, m = record.config, record.metrics
