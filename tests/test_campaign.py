@@ -135,6 +135,7 @@ def test_batched_sweeps_on_two_dask_workers(tmp_path, capsys):
     import json
 
     args = ["smoke", "--results", str(tmp_path), "--only", "learning_rate setting1 [SM]GDL learning_rate=* epochs=60",
+            "--only", "learning_rate setting1 [SM]GDL learning_rate=* epochs=60 phases=partitionable",
             "--batch", "--workers", "2", "--device", "cpu"]
     assert campaign.main(args) == 0
     out = capsys.readouterr().out
@@ -143,3 +144,36 @@ def test_batched_sweeps_on_two_dask_workers(tmp_path, capsys):
     recs = [json.loads(p.read_text()) for p in tmp_path.rglob("*.json")]
     assert len(recs) == 12 and {r["provenance"]["batch"] for r in recs} == {3}
     assert campaign.main(args) == 0 and "0 pending run(s)" in capsys.readouterr().out
+
+
+def test_plan_for_a_gpu_on_a_machine_without_one(tmp_path, capsys, monkeypatch):
+    """``--plan --device cuda`` without a GPU lists the configs a GPU would run (device cuda, their own keys); a run
+    without --plan still stops in one line."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["smoke", "--results", str(tmp_path), "--only", "regression cameraman * size=32 epochs=60"]
+    assert campaign.main([*args, "--plan", "--device", "cuda"]) == 0
+    out = capsys.readouterr().out
+    assert "2 pending run(s)" in out and "for a CUDA GPU (planned on a machine without one)" in out
+    on_gpu = campaign.pending("smoke", tmp_path, args[-1:], planned_for="cuda")
+    on_cpu = campaign.pending("smoke", tmp_path, args[-1:], device="cpu")
+    assert {c.device for c, _ in on_gpu} == {"cuda"} and len(on_gpu) == len(on_cpu) == 2
+    assert not {c.key for c, _ in on_gpu} & {c.key for c, _ in on_cpu}
+    assert campaign.main([*args, "--device", "cuda"]) == 2
+    assert "has no CUDA GPU" in capsys.readouterr().err
+
+
+def test_a_label_names_phases_other_than_the_authors_legacy_draw():
+    """The paper profile's phases (the authors' legacy draw) go unnamed; the partitionable draw and any other are
+    named, so that the two sweeps of one setting read apart in a plan."""
+    import dataclasses
+
+    from mgdlcore.experiments import gd_dynamics
+    from mgdlcore.paper.values import SEC5_AUTHOR_PHASES
+
+    base = gd_dynamics.configs("paper", ("learning_rate",), settings=(1,), images=[], device="cpu")[0]
+    label = {name: dataclasses.replace(base, phases=list(SEC5_AUTHOR_PHASES[name][1])).long_label()
+             for name in ("legacy", "partitionable")}
+    assert "phases=" not in label["legacy"] and label["partitionable"].endswith(" phases=partitionable")
+    assert dataclasses.replace(base, phases=[0.1, 0.2, 0.3]).long_label().endswith(" phases=custom")

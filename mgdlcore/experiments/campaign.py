@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fnmatch
 import logging
 import sys
@@ -40,10 +41,16 @@ def matches(config, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(n, p) for p in patterns for n in names)
 
 
-def pending(profile: str, results_dir: Path, patterns: list[str], device: str = "auto"):
-    """``(config, reason)`` for every config of ``profile`` matching ``patterns`` without a current record."""
+def pending(profile: str, results_dir: Path, patterns: list[str], device: str = "auto", *, planned_for: str | None = None):
+    """``(config, reason)`` for every config of ``profile`` matching ``patterns`` without a current record.
+
+    ``planned_for="cuda"``: the configs a GPU would run (their records and parked checkpoints), listed on a machine
+    that may lack one; only for planning, nothing is trained."""
     out = []
-    for config in all_configs(profile, device=device):
+    configs = all_configs(profile, device="cpu" if planned_for else device)
+    if planned_for:
+        configs = [dataclasses.replace(c, device=planned_for) for c in configs]
+    for config in configs:
         if matches(config, patterns):
             rec, why = find_record(config, results_dir, move_corrupt=False)
             if rec is None:
@@ -265,12 +272,16 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     results = resolve_results_dir(args.results, args.profile)
+    # --plan --device cuda on a machine without a GPU: plan what a GPU would run (its records, its parked runs)
+    planned_for = ("cuda" if args.plan and str(args.device).lower().startswith("cuda") and not torch.cuda.is_available()
+                   else None)
     try:
-        todo = pending(args.profile, results, args.only, args.device)
+        todo = pending(args.profile, results, args.only, args.device, planned_for=planned_for)
     except ValueError as exc:
         print(f"mgdl-campaign: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}")
+    print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}"
+          + (" for a CUDA GPU (planned on a machine without one)" if planned_for else ""))
     if args.plan:
         print_plan(todo, results, batch=args.batch)
         return 0

@@ -133,7 +133,24 @@ class ExperimentConfig:
         extra = [f"{name}={getattr(self, name):g}" if isinstance(getattr(self, name), float) else
                  f"{name}={getattr(self, name)}" for name in self.LABEL_FIELDS
                  if getattr(self, name, None) is not None and not (name in ("seed", "epochs") and not getattr(self, name))]
+        draw = phase_set_name(getattr(self, "setting", None), getattr(self, "phases", None))
+        if draw not in (None, "legacy"):       # the paper profile's phases (the authors' draw) go unnamed
+            extra.append(f"phases={draw}")
         return " ".join([self.label(), *extra])
+
+
+def phase_set_name(setting, phases) -> str | None:
+    """Which draw of the phases of eq. (5) ``phases`` is: "legacy" or "partitionable" (the authors' PRNGKey(0)
+    under either threefry, ``values.SEC5_AUTHOR_PHASES``), "custom" for any other, None when there are none."""
+    if phases is None:
+        return None
+    from ..paper.values import SEC5_AUTHOR_PHASES
+
+    given = tuple(round(float(p), 6) for p in phases)
+    for name, by_setting in SEC5_AUTHOR_PHASES.items():
+        if given == by_setting.get(setting):
+            return name
+    return "custom"
 
 
 def positive_int(name: str, value, *, minimum: int = 1) -> None:
