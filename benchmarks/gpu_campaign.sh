@@ -3,8 +3,9 @@
 #   bash benchmarks/gpu_campaign.sh [MINUTES] [PATTERN ...]
 # 1. re-stamps the GPU records left stale by a code change, after a full rerun on this GPU reproduces them
 #    (mgdl-results adopt --device cuda; records of a CPU are not touched);
-# 2. runs the pending paper-profile configs matching PATTERN (default: the synthetic sweeps of Secs. 5 and 7, the
-#    tracked runs of Secs. 6-7, the sweeps of Sec. 7's conjecture, then Table 1) with --batch: each learning-rate
+# 2. runs the pending paper-profile configs matching PATTERN (default: Sec. 7's MSDL runs, Sec. 5's sweeps under other
+#    seeds and phases, the sweeps of Sec. 7's conjecture, the image-fitting baselines, then Table 1; the CPU makes
+#    the eigenvalue tracks of Sec. 6 and MGDL's of Sec. 7) with --batch: each learning-rate
 #    sweep as one stacked model, any other config alone; 4 jobs at a time as threads of one worker, each on its own
 #    CUDA stream (plain GD replays CUDA graphs).
 # 3. parks the checkpoints of runs cut by the time limit in results/.parked/ (mgdl-results park), so that a later
@@ -20,7 +21,7 @@ start=$SECONDS
 timeout 300 python -m mgdlcore.experiments.verify adopt --device cuda
 left=$(( minutes * 60 - (SECONDS - start) ))
 patterns=("$@")
-[ ${#patterns[@]} -eq 0 ] && patterns=('msdl setting*' 'learning_rate setting*' 'msdl_variants*' 'eigenvalues setting*' 'regression*')
+[ ${#patterns[@]} -eq 0 ] && patterns=('msdl setting? MSDL*' 'learning_rate setting*' 'msdl_variants*' 'fields*' 'regression*')
 only=()
 for p in "${patterns[@]}"; do only+=(--only "$p"); done
 [ $left -gt 30 ] && timeout $left python -m mgdlcore.experiments.campaign paper --device cuda --batch --workers 1 \
