@@ -376,3 +376,32 @@ def test_parallel_rerun_reproduces_and_flags_a_moved_metric(tmp_path):
     lines = verify.rerun(verify.verify(tmp_path)[0], 2, jobs=2)
     assert len(lines) == 1 and lines[0].startswith(recs[1].path.name) and "final_train_loss" in lines[0]
     assert verify.main(["verify", "--results", str(tmp_path), "--rerun", "1", "--jobs", "0"]) == 2
+
+
+def test_a_record_carries_the_commit_its_run_started_from(tmp_path, monkeypatch):
+    """A commit made while a run trains is not stamped on its record: the commit is taken as the run starts, like
+    its code fingerprint."""
+    import dataclasses
+    import subprocess
+
+    from mgdlcore.experiments import provenance as prov
+
+    head = {"commit": "a" * 40}
+
+    def fake_git(*args):
+        out = head["commit"] if args[0] == "rev-parse" else ""
+        return subprocess.CompletedProcess(args, 0, stdout=out, stderr="")
+
+    def compute_then_commit(config, ctx):
+        head["commit"] = "b" * 40                 # someone commits while this run trains
+        prov.git_state.cache_clear()
+        return toy_compute(config, ctx)
+
+    monkeypatch.setattr(prov, "_git", fake_git)
+    monkeypatch.setitem(runner.KINDS, "toy", dataclasses.replace(runner.kind_of("toy"), compute=compute_then_commit))
+    prov.git_state.cache_clear()
+    try:
+        rec = run(ToyConfig(x=5.0), results_dir=tmp_path)
+    finally:
+        prov.git_state.cache_clear()
+    assert rec.provenance["commit"] == "a" * 40

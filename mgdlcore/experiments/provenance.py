@@ -172,10 +172,12 @@ def changed_modules(recorded: dict[str, str] | None, current: dict[str, str]) ->
     return sorted(m for m in set(recorded) | set(current) if recorded.get(m) != current.get(m))
 
 
-def provenance(device: torch.device, *, seconds: float, code: dict[str, str], extra: dict | None = None) -> dict:
+def provenance(device: torch.device, *, seconds: float, code: dict[str, str], extra: dict | None = None,
+               git: tuple[str | None, bool] | None = None) -> dict:
     """The ``provenance`` block of a record (``extra``: fields added after ``seconds``, e.g. the segments of a
-    resumed run)."""
-    commit, dirty = git_state()
+    resumed run; ``git``: the ``(commit, dirty)`` taken when the run started, as its ``code`` was, so that a commit
+    made while it trains is not stamped on it; :func:`git_state` now when None)."""
+    commit, dirty = git if git is not None else git_state()
     return {
         "commit": commit,
         "dirty": dirty,

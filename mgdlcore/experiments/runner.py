@@ -37,7 +37,7 @@ from .config import ExperimentConfig
 from .profiles import KIND_MODULES
 from . import parking, segments
 from .parking import CHECKPOINTS
-from .provenance import changed_modules, code_fingerprint, provenance
+from .provenance import changed_modules, code_fingerprint, git_state, provenance
 from .records import Record, RecordError, make_record, move_aside, read_record, record_path, write_record
 
 TRAIN_MODES = ("missing", "never", "always")
@@ -287,14 +287,14 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
         torch.backends.cuda.matmul.allow_tf32 = bool(config.tf32)
         torch.backends.cudnn.allow_tf32 = bool(config.tf32)
     ctx = Context(device=device, progress=progress)
-    code = current_code(config.task)
+    code, git = current_code(config.task), git_state()       # both as the run starts
 
     def compute(seg: segments.Segments) -> Record:
         t0 = time.perf_counter()
         out = kind.compute(config, ctx)
         seconds = seg.before + time.perf_counter() - t0
         arrays = {k: v for k, v in out.arrays.items() if np.size(v) <= MAX_ARRAY_SIZE}
-        prov = provenance(device, seconds=seconds, code=code, extra=segments.provenance_fields(seg))
+        prov = provenance(device, seconds=seconds, code=code, extra=segments.provenance_fields(seg), git=git)
         return make_record(config, metrics=out.metrics, series=out.series, arrays=list(arrays), provenance=prov,
                            profile=profile), arrays
 
@@ -389,7 +389,7 @@ def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom
         torch.backends.cuda.matmul.allow_tf32 = bool(todo[0].tf32)
         torch.backends.cudnn.allow_tf32 = bool(todo[0].tf32)
     code_path = batch.module.split(".", 1)[1]
-    code = current_code(todo[0].task, code_path)
+    code, git = current_code(todo[0].task, code_path), git_state()
     folder = batch_checkpoint_folder(results_dir, todo)
     with ExitStack() as stack:
         for config in todo:
@@ -407,7 +407,7 @@ def run_batch(configs, *, results_dir: str | os.PathLike, profile: str = "custom
         extra = {**segments.provenance_fields(seg), "code_path": code_path, "batch": len(todo)}
         for config, out in zip(todo, outs):
             arrays = {k: v for k, v in out.arrays.items() if np.size(v) <= MAX_ARRAY_SIZE}
-            prov = provenance(device, seconds=seconds, code=code, extra=extra)
+            prov = provenance(device, seconds=seconds, code=code, extra=extra, git=git)
             rec = make_record(config, metrics=out.metrics, series=out.series, arrays=list(arrays), provenance=prov,
                               profile=profile)
             found[config.key] = write_record(results_dir, config, rec, arrays)
