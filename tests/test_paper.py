@@ -261,6 +261,14 @@ def test_sec6_accuracy_counts_a_diverged_sgdl_run_as_the_worse_one():
     gone[0]["metrics"]["diverged_epoch"] = 765_077
     v = c.evaluate(records=gone)
     assert v.status == "confirmed" and "SGDL diverged at epoch 765,077" in v.evidence
+    # an eigenvalue-kind record keeps the epoch in the grade that diverged, and its last validation loss
+    del gone[0]["metrics"]["diverged_epoch"]
+    gone[0]["metrics"]["final_val_loss"] = 0.17
+    gone[0]["series"] = {"grades": [{"diverged_epoch": 790_265}]}
+    v = c.evaluate(records=gone)
+    assert v.status == "confirmed" and "SGDL diverged at epoch 790,265" in v.evidence
+    gone[0]["series"] = {}
+    assert "SGDL diverged" in c.evaluate(records=gone).evidence
     gone[1]["metrics"].update(diverged=True, final_val_loss=None, diverged_epoch=10)
     assert c.evaluate(records=gone).status == "refuted"       # both diverged: neither is more accurate
 

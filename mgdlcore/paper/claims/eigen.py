@@ -69,11 +69,19 @@ def _setting2_timing(sel):
                        f"{min(early):.3f}, after {min(late):.3f}")
 
 
+def _diverged_text(record) -> str:
+    """"diverged at epoch N": N from the metrics (gd_dynamics kinds) or the grade that diverged (eigenvalue kind)."""
+    epoch = record.metrics.get("diverged_epoch")
+    if epoch is None:
+        epoch = next((g["diverged_epoch"] for g in (record.series or {}).get("grades", [])
+                      if g.get("diverged_epoch") is not None), None)
+    return "diverged" if epoch is None else f"diverged at epoch {epoch:,}"
+
+
 def _setting2_accuracy(sel):
     runs = {name: one(sel[name], name) for name in ("SGDL", "MGDL")}
     loss = {name: final_loss(r, "final_val_loss") for name, r in runs.items()}
-    ends = {name: f"diverged at epoch {r.metrics.get('diverged_epoch'):,}" if r.diverged else fmt(loss[name])
-            for name, r in runs.items()}
+    ends = {name: _diverged_text(r) if r.diverged else fmt(loss[name]) for name, r in runs.items()}
     return Finding(loss["MGDL"] < loss["SGDL"], f"final validation loss MGDL {ends['MGDL']}, SGDL {ends['SGDL']}")
 
 
