@@ -146,11 +146,8 @@ def phase_set_name(setting, phases) -> str | None:
         return None
     from ..paper.values import SEC5_AUTHOR_PHASES
 
-    given = tuple(round(float(p), 6) for p in phases)
-    for name, by_setting in SEC5_AUTHOR_PHASES.items():
-        if given == by_setting.get(setting):
-            return name
-    return "custom"
+    return next((name for name, by_setting in SEC5_AUTHOR_PHASES.items()
+                 if tuple(by_setting.get(setting, ())) == tuple(phases)), "custom")
 
 
 def positive_int(name: str, value, *, minimum: int = 1) -> None:

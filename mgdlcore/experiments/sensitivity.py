@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..paper.values import SEC5_AUTHOR_PHASES
+from .config import phase_set_name
 from . import gd_dynamics
 from .gd_dynamics import GDConfig
 
@@ -57,10 +58,7 @@ def configs(profile: str, *, device: str = "auto") -> list[GDConfig]:
 def draw_of(config: Mapping) -> str:
     """The draw of a synthetic record's config: ``"<phase set> phases, seed <k>"`` (``"custom phases"`` for phases
     that are none of the known sets)."""
-    phases, setting = config.get("phases"), config.get("setting")
-    if phases is None:
+    name = phase_set_name(config.get("setting"), config.get("phases"))
+    if name is None:
         name = "numpy" if config.get("phase_seed") == 0 else f"numpy (phase_seed {config.get('phase_seed')})"
-    else:
-        name = next((k for k, v in SEC5_AUTHOR_PHASES.items() if tuple(v.get(setting, ())) == tuple(phases)),
-                    "custom")
     return f"{name} phases, seed {config.get('seed')}"
