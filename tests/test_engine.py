@@ -113,6 +113,23 @@ def test_corrupt_record_is_moved_aside_and_recomputed(tmp_path):
     assert len(scan(tmp_path)[1]) == 1 and len(verify.verify(tmp_path)[1]) == 1
 
 
+def test_scan_never_enters_hidden_folders(tmp_path, monkeypatch):
+    """A run in progress deletes its checkpoint folder when it ends, possibly while another process scans the
+    results: the scan must not look inside hidden folders at all (here any look inside one fails)."""
+    rec = run(ToyConfig(), results_dir=tmp_path)
+    (tmp_path / ".checkpoints" / "toy-0").mkdir(parents=True)
+    real = os.scandir
+
+    def vanished(path="."):
+        if ".checkpoints" in str(path):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", vanished)
+    records, problems = scan(tmp_path)
+    assert [r.path for r in records] == [rec.path] and problems == []
+
+
 def test_edited_config_is_detected(tmp_path):
     rec = run(ToyConfig(), results_dir=tmp_path)
     data = json.loads(rec.path.read_text())

@@ -217,9 +217,13 @@ def move_aside(path: Path, reason: str) -> Path:
 def record_files(results_dir: str | os.PathLike) -> list[Path]:
     """The ``*.json`` files under ``results_dir`` that should be records, sorted. Hidden folders
     (``.checkpoints/``: the state of runs in progress) hold no records and are left out."""
-    root = Path(results_dir)
-    return [path for path in sorted(root.rglob("*.json"))
-            if not any(part.startswith(".") for part in path.relative_to(root).parts[:-1])]
+    found = []
+    # hidden folders are pruned before they are entered: a run in progress may delete its checkpoint folder at any
+    # moment, and a folder that vanishes mid-walk is skipped (os.walk ignores it) instead of failing the scan
+    for folder, subfolders, files in os.walk(results_dir):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found.extend(Path(folder) / name for name in files if name.endswith(".json"))
+    return sorted(found)
 
 
 def scan(results_dir: str | os.PathLike) -> tuple[list[Record], list[str]]:
