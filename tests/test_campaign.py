@@ -123,6 +123,7 @@ def test_plan_gives_cpu_and_gpu_estimates_and_runs_go_cheapest_first(tmp_path, c
     assert campaign.main([*args, "--plan"]) == 0
     out = capsys.readouterr().out
     assert "cpu, ~" in out and "gpu" in out and "estimated total" in out and "# regression: 4 run(s)" in out
+    assert "# cost model cpu checks: " in out and "eigenvalue checks counted" in out
     assert campaign.main(args) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]
     order = [ln.split()[3] for ln in lines]

@@ -91,13 +91,17 @@ def _saved(results_dir: Path, group: list) -> str:
 
 
 def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
-    """Every pending run with its estimated time on this project's CPU (one thread) and on one GPU, per-task
-    subtotals and the total. ``batch``: each learning-rate sweep that ``--batch`` trains as one stacked model is one
-    line, estimated by :func:`~mgdlcore.experiments.cost.batch_seconds`."""
-    from .cost import batch_seconds
+    """Every pending run with its estimated time on this project's CPU (one thread) and on one GPU (training and
+    eigenvalue checks), per-task subtotals and the total. ``batch``: each learning-rate sweep that ``--batch`` trains
+    as one stacked model is one line, estimated by :func:`~mgdlcore.experiments.cost.batch_seconds`."""
+    from .cost import CheckModel, batch_seconds
 
     models, est = estimates(todo, results_dir)
     for device, m in models.items():
+        if isinstance(m, CheckModel):
+            print(f"# cost model {device}: {m.setup:.1f} s per check + {m.rate / 1e9:.2f} GFLOP/s of check work "
+                  f"({m.source})")
+            continue
         print(f"# cost model {device}: {m.setup:.1f} s + {m.rate / 1e9:.1f} GFLOP/s + {m.overhead * 1e6:.0f} us/epoch "
               f"({m.source})")
     by_key = {config.key: (why, e) for (config, why), e in zip(todo, est)}
@@ -121,7 +125,7 @@ def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
         print(f"# {task}: {n} run(s), ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
     print(f"estimated total: ~{_hours(total[0])} on this CPU (one job at a time, one thread), "
           f"~{_hours(total[1])} on one GPU (jobs one after another{'; sweeps stacked' if batch else ''}; eigenvalue "
-          "computations not counted)")
+          "checks counted, loss evaluations not)")
 
 
 def build_parser() -> argparse.ArgumentParser:

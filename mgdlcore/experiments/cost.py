@@ -15,8 +15,23 @@ a device type, the figures of the last benchmark on it are used (``BENCHMARK_DEF
 each figure at most ``FIT_RANGE`` times away from them. Plain gradient descent and the other optimisers get a model
 each (:func:`engine`): on a GPU plain GD replays CUDA graphs (``training.graphs``) and Adam runs eager, on the CPU
 plain GD takes fused steps (``training.fused``), so their per-epoch overheads differ several-fold and one fit to both
-would misjudge each. Eigenvalue computations and evaluations are not counted,
-so runs that track eigenvalues are underestimated.
+would misjudge each.
+
+Eigenvalue checks are counted (:func:`checks`): a run that tracks the eigenvalues of ``I - eta H`` (the
+``eigenvalues`` kind every ``eval_every`` epochs, the tracked ``gd_dynamics`` tasks every ``track_every``, the
+sharpness of ``lr_bound``) computes them at epoch 0, at every multiple of the interval and at the last epoch, for
+each SGDL or MSDL model and each MGDL grade, in the trainable parameters of the network being trained. A check's
+work with ``P`` such parameters and ``N`` training points is ``N P^2 + P^3`` for a dense Hessian by the closed form
+(``analysis.hessian.mlp_output_loss_hessian``, then all eigenvalues by ``eigvalsh``), ``P h + P^3`` by autodiff
+(smooth activations, MSDL: ``P`` Hessian-vector products) and ``LANCZOS_PRODUCTS * h`` by Lanczos, with
+``h = 12 N sum(fan_in * fan_out)`` a Hessian-vector product's FLOPs (two gradients' worth). On a device, checks
+take ``count * check_setup + check_flops / check_rate`` (:class:`CheckModel`), fitted like the training figures to
+the seconds beyond the training estimate of the tracked records of that device type (those that ran to their end,
+diverged ones excluded, made by current code, not in a batch), within ``FIT_RANGE`` of ``CHECK_DEFAULTS``, which
+are used alone until ``MIN_RECORDS`` such records exist. Not counted: the loss evaluations every ``eval_every``
+epochs and after training, the training probes of ``lr_bound`` beyond its tracked run (so its records do not
+calibrate the checks), and a stopping rule (``stop_below``) that ends a grade early (its checks are counted to the
+grade's end). A Lanczos solve can take many more products than ``LANCZOS_PRODUCTS`` on an ill-conditioned Hessian.
 """
 
 from __future__ import annotations
@@ -42,6 +57,20 @@ SYNTHETIC_POINTS = 1024
 # keys: device type, and " gd" for plain gradient descent (see engine)
 BENCHMARK_DEFAULTS = {"cpu": (26e9, 3.0e-4, 1.0), "cuda": (4.0e12, 2.0e-3, 20.0),
                       "cpu gd": (26e9, 3.0e-4, 1.0), "cuda gd": (4.0e12, 5.6e-4, 20.0)}
+# eigenvalue checks, (check_rate FLOP/s, check_setup s per check) per device type. cpu: solved from the
+# paper-profile eigen tracks of (26) and (30) made on this CPU (results/eigenvalues, 10^6 GD epochs, a check every
+# 10^4): SGDL 4,893 s against a training estimate of 1,559 s, i.e. 33.0 s for each of 101 dense checks of 4.57e10
+# FLOPs (P = 3,265, N = 1,024); MGDL 4,202 s against 2,106 s, i.e. 5.2 s a check over 404 checks averaging 1.9e9
+# FLOPs (grade 1: P = 97, grades 2-4: P = 1,089); 4.0 s + FLOPs / 1.6e9 gives both. These are what a check adds
+# inside a long run on the shared 2-core machine, with the training estimate's shortfall on such runs (untracked
+# 10^6-epoch runs of (26) took 2,300-2,730 s); an isolated check of (26) took 1.0-3.8 s (benchmarks/README.md,
+# hessian_dense_26). cuda: the H100 benchmark (benchmarks/measured/h100-2026-11-26-quick: hessian_dense_26 0.61 s
+# for 4.57e10 FLOPs, its eigenvalues on the host; lanczos_28_4096 2.85 s for 68 products of 5.7e9 FLOPs;
+# lanczos_32_4096 1.61 s for 271 of 8.2e8), fitted by 0.3 s + FLOPs / 1.5e11; isolated checks, so probably low
+CHECK_DEFAULTS = {"cpu": (1.6e9, 4.0), "cuda": (1.5e11, 0.3)}
+# Hessian-vector products of one Lanczos check (analysis.hessian.both_ends, k = 10, tol 1e-5): the benchmark took
+# 68 on SGDL (28) and 271-334 on grade 1 of MGDL (32) at 4,096 points (benchmarks/README.md)
+LANCZOS_PRODUCTS = 200
 
 
 @dataclass(frozen=True)
@@ -65,8 +94,32 @@ class DeviceModel:
         return self.setup + work.flops / self.rate + work.epochs * self.overhead
 
 
+@dataclass(frozen=True)
+class Checks:
+    """A run's eigenvalue checks: how many, and their FLOPs in all (see the module docstring)."""
+
+    count: int
+    flops: float
+
+
+@dataclass(frozen=True)
+class CheckModel:
+    """``seconds = count * setup + flops / rate`` of a run's eigenvalue checks on one device type."""
+
+    rate: float          # FLOP/s of check work
+    setup: float         # seconds per check
+    source: str
+
+    def seconds(self, checks: Checks) -> float:
+        return checks.count * self.setup + checks.flops / self.rate
+
+
 def _layer_sum(widths) -> int:
     return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _parameters(widths) -> int:
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
 
 @lru_cache(maxsize=None)
@@ -129,6 +182,48 @@ def work(config) -> Work:
     return Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs)
 
 
+def n_checks(epochs: int, every: int) -> int:
+    """Checks of one model or grade trained ``epochs`` epochs with a check every ``every``: ``training.train`` calls
+    its callbacks at epoch 0, at every multiple of ``every`` and after the last epoch."""
+    return math.ceil(epochs / every) + 1
+
+
+def checks(config) -> Checks:
+    """The eigenvalue checks of training ``config`` (none for a run that tracks no eigenvalues)."""
+    kind = type(config).KIND
+    extra = 0                                    # checks per network beyond n_checks
+    if kind == "eigenvalues":
+        every, method, closed = config.eval_every, config.eig_method, True
+    elif kind == "gd_dynamics" and config.track_every:
+        every, method = config.track_every, config.eigen_method
+        closed = config.activation == "relu" and config.method != "MSDL"     # else the Hessian is by autodiff
+        extra = -1 if config.optimizer == "adam" else 0     # Adam's preconditioner is undefined at epoch 0
+    elif kind == "stability":
+        every, method, closed, extra = config.track_every, "lanczos", False, 1   # and the sharpness at init
+    else:
+        return Checks(0, 0.0)
+    s = get_structure(config.structure)
+    copies = 1
+    if isinstance(s, MGDLStructure):
+        grades = [config.grade] if kind == "stability" else range(1, s.n_grades + 1)
+        nets = [s.grade_widths(g) for g in grades]
+    elif isinstance(s, MSDLStructure):             # one network of len(scales) subnetworks, summed
+        nets, copies = [(s.input_dim, *s.hidden, s.output_dim)], len(s.scales)
+    else:
+        nets = [s.widths]
+    each = max(0, n_checks(config.epochs, every) + extra)
+    n = _points(config)
+    flops = 0.0
+    for widths in nets:
+        p, hvp = copies * _parameters(widths), 12.0 * n * copies * _layer_sum(widths)
+        if method == "lanczos":
+            one = LANCZOS_PRODUCTS * hvp
+        else:
+            one = (n * float(p) ** 2 if closed else p * hvp) + float(p) ** 3
+        flops += each * one
+    return Checks(each * len(nets), flops)
+
+
 def engine(config) -> str:
     """``"gd"`` for a run by plain gradient descent (eq. (2)/(4): fused steps on the CPU, CUDA graphs on a GPU),
     ``""`` for the other optimisers (Adam, mini-batch SGD)."""
@@ -142,9 +237,11 @@ def model_key(device: str, config) -> str:
     return f"{device} {kind}" if kind else device
 
 
-def seconds(models: dict[str, DeviceModel], device: str, config) -> float:
-    """Estimated seconds of training ``config`` on ``device`` by the model of its engine."""
-    return models[model_key(device, config)].seconds(work(config))
+def seconds(models: dict[str, DeviceModel | CheckModel], device: str, config) -> float:
+    """Estimated seconds of training ``config`` on ``device`` by the model of its engine, and of its eigenvalue
+    checks by the device's check model (key ``"<device> checks"``)."""
+    training = models[model_key(device, config)].seconds(work(config))
+    return training + models[f"{device} checks"].seconds(checks(config))
 
 
 # each member of a stacked sweep (``mgdl-campaign --batch``) beyond the first costs this fraction of one run: the
@@ -160,32 +257,41 @@ def batch_seconds(single: list[float], device: str) -> float:
     return max(single) * (1.0 + BATCH_EXTRA["cuda" if device == "cuda" else "cpu"] * (len(single) - 1))
 
 
-def fit(records) -> dict[str, DeviceModel]:
+def fit(records) -> dict[str, DeviceModel | CheckModel]:
     """One :class:`DeviceModel` per device type and engine (keys of ``BENCHMARK_DEFAULTS``: "cpu", "cuda", and
-    "cpu gd", "cuda gd" for plain gradient descent) from the trained ``records``' seconds."""
+    "cpu gd", "cuda gd" for plain gradient descent) from the trained ``records``' seconds, then one
+    :class:`CheckModel` per device type (keys "cpu checks", "cuda checks") from the seconds of the records that
+    tracked eigenvalues beyond the training estimate."""
     from scipy.optimize import least_squares
 
     from .runner import config_from_dict
 
     rows: dict[str, list[tuple[float, int, float]]] = {}
+    tracked: list[tuple[str, object, Work, Checks, float]] = []
     for rec in records:
         seconds = rec.provenance.get("seconds")
         if not seconds or (rec.config.get("epochs") or 0) == 0 or rec.diverged:
             continue                            # nothing trained, or stopped early: not a full run's time
-        if rec.config["task"] == "eigenvalues" or rec.config.get("track_every"):
-            continue                            # eigenvalue computations dominate: not training time
         if rec.provenance.get("adopted") or rec.provenance.get("seconds_complete") is False:
             continue                            # seconds taken by older code, or of the last segments only
         if rec.provenance.get("batch"):
             continue                            # the wall time of a batch of runs trained together
         try:
-            w = work(config_from_dict(rec.config))
+            config = config_from_dict(rec.config)
+            w = work(config)
+            c = checks(config)
         except (ValueError, TypeError):
             continue
+        device = rec.config.get("device", "cpu")
+        if rec.config["task"] == "eigenvalues" or rec.config.get("track_every"):
+            # eigenvalue checks take much of the time: they calibrate the check model, not the training one
+            # (lr_bound trains probes that work() does not count: no calibration)
+            if w.epochs and c.count and type(config).KIND != "stability":
+                tracked.append((device, config, w, c, float(seconds)))
+            continue
         if w.epochs:
-            key = model_key(rec.config.get("device", "cpu"), rec.config)
-            rows.setdefault(key, []).append((w.flops, w.epochs, float(seconds)))
-    out = {}
+            rows.setdefault(model_key(device, rec.config), []).append((w.flops, w.epochs, float(seconds)))
+    out: dict[str, DeviceModel | CheckModel] = {}
     for device, defaults in BENCHMARK_DEFAULTS.items():
         data = rows.get(device, [])
         if len(data) < MIN_RECORDS:
@@ -202,4 +308,22 @@ def fit(records) -> dict[str, DeviceModel]:
         sol = least_squares(residual, x0=x0, bounds=(x0 - span, x0 + span))
         out[device] = DeviceModel(float(np.exp(-sol.x[0])), float(np.exp(sol.x[1])), float(np.exp(sol.x[2])),
                                   f"fitted to {len(data)} {device} records")
+    for device, (rate, setup) in CHECK_DEFAULTS.items():
+        data = [(out[model_key(d, config)].seconds(w), c.count, c.flops, t)
+                for d, config, w, c, t in tracked if d == device]
+        if len(data) < MIN_RECORDS:
+            out[f"{device} checks"] = CheckModel(rate, setup, "defaults")
+            continue
+        train, n, f, t = (np.array(col, dtype=float) for col in zip(*data))
+        # parameters: log(1 / check rate), log(check setup), within FIT_RANGE of the defaults; the training
+        # estimate is fixed, so the checks take the seconds beyond it
+        x0 = np.log([1.0 / rate, setup])
+        span = math.log(FIT_RANGE)
+
+        def residual(theta, train=train, n=n, f=f, t=t):
+            return np.log(train + np.exp(theta[1]) * n + np.exp(theta[0]) * f) - np.log(t)
+
+        sol = least_squares(residual, x0=x0, bounds=(x0 - span, x0 + span))
+        out[f"{device} checks"] = CheckModel(float(np.exp(-sol.x[0])), float(np.exp(sol.x[1])),
+                                             f"fitted to {len(data)} tracked {device} records")
     return out
