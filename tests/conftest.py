@@ -93,3 +93,16 @@ def interrupted_batch(tmp_path, monkeypatch):
         return ref, got
 
     return go
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Wall seconds of each papermill run of tests/test_chapters.py, longest first (where CI time goes)."""
+    import sys
+
+    module = sys.modules.get("test_chapters") or sys.modules.get("tests.test_chapters")
+    seconds = getattr(module, "JOB_SECONDS", None)
+    if seconds:
+        terminalreporter.section("papermill runs of the chapter tests (wall seconds)")
+        for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
+            terminalreporter.write_line(f"{s:7.1f}  {name}")
+        terminalreporter.write_line(f"{sum(seconds.values()):7.1f}  in all (two at a time)")

@@ -3,6 +3,7 @@ defaults from chapters/)."""
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ RERUN_WORKERS = 2   # chapters run two at a time, one torch thread each (CI mach
 
 USER_IMAGE, BAD_PROFILE = "user image", "bad profile"     # the two runs with a user's parameters
 PAPER = "paper profile, committed records: "              # prefix of the runs that render the paper profile
+JOB_SECONDS: dict[str, float] = {}     # wall seconds of each run above, printed after the tests (conftest.py)
 
 
 def _user_image(folder: Path) -> Path:
@@ -82,8 +84,11 @@ def reruns(tmp_path_factory):
     def one(name: str):
         args, _, job_env = jobs[name]
         cwd = CHAPTERS if name == BAD_PROFILE else ROOT
-        return subprocess.run([sys.executable, "-m", *args, "--no-progress-bar"], cwd=cwd, env=job_env,
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", *args, "--no-progress-bar"], cwd=cwd, env=job_env,
                               capture_output=True, text=True, timeout=1200)
+        JOB_SECONDS[name] = time.perf_counter() - start
+        return proc
 
     with ThreadPoolExecutor(RERUN_WORKERS) as pool:
         done = dict(zip(jobs, pool.map(one, jobs)))
