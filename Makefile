@@ -19,7 +19,7 @@ venv: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-compile -r requirements.txt
 	$(BIN)/pip install -q -e . --no-deps
 	touch $(STAMP)
 
@@ -32,17 +32,19 @@ book: $(STAMP)
 	MGDL_TRAIN=never $(BIN)/jupyter-book build . --all -W -n --keep-going; status=$$?; \
 	  rm -rf _build/.jupyter_cache; exit $$status
 
-# lint, unit tests (two processes), every chapter's rerun line (two at a time) and nbval (two notebooks at a time)
-# in the smoke profile (the nbval pass reuses the rerun lines' smoke runs from the shared MGDL_RESULTS_DIR), then
-# the committed records:
-# keys, ancestry and code fingerprints, and a rerun of the cheapest trained record of each task (image records:
-# their first 200 epochs, whose loss curve must match the record)
+# lint, unit tests (two processes), every chapter's rerun line in the smoke profile (two at a time, check cells
+# included), then nbval (two notebooks at a time) over every page in the paper profile on a copy of the committed
+# records, training nothing (a run without a record shows as pending); `diff -r` then fails the test if any page
+# wrote anything there. Last, the committed records: keys, ancestry and code fingerprints, and a rerun of the
+# cheapest trained record of each task (image records: their first 200 epochs, whose loss curve must match)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests --ignore=tests/test_chapters.py
-	export PATH=$(abspath $(BIN)):$$PATH MGDL_RESULTS_DIR=$$(mktemp -d) && \
-	  $(BIN)/python -m pytest tests/test_chapters.py && \
-	  OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile chapters
+	PATH=$(abspath $(BIN)):$$PATH MGDL_RESULTS_DIR=$$(mktemp -d) $(BIN)/python -m pytest tests/test_chapters.py
+	copy=$$(mktemp -d)/results && cp -r results $$copy && \
+	  MGDL_PROFILE=paper MGDL_TRAIN=never MGDL_RESULTS_DIR=$$copy OMP_NUM_THREADS=1 \
+	  $(BIN)/python -m pytest -n 2 --dist loadfile chapters && \
+	  diff -r -x .checkpoints -x '*.lock' results $$copy
 	$(BIN)/mgdl-results verify --rerun 1 --per-task --trained-only --prefix-epochs 200 --jobs 2
 
 # the built book in a real browser (headless Chromium): images load and are captioned, no stderr or traceback,

@@ -1,6 +1,8 @@
 """Test-session defaults: notebooks run in the smoke profile, write to a temporary folder, and read the
 paper's images from ../shared/data/images when that folder exists (CI places it there). The rerun-line tests
-run first and write to the same temporary folder, so the nbval pass over chapters/ reuses their smoke runs."""
+run first and write to the same temporary folder, so the nbval pass over chapters/ reuses their smoke runs.
+``make test`` sets ``MGDL_PROFILE=paper`` and ``MGDL_TRAIN=never`` for its nbval pass instead (the rerun lines have
+checked the smoke profile already): every page renders the paper profile from a copy of the committed records."""
 
 import os
 import tempfile

@@ -27,7 +27,6 @@ RERUN_WORKERS = 2   # chapters run two at a time, one torch thread each (CI mach
 
 
 USER_IMAGE, BAD_PROFILE = "user image", "bad profile"     # the two runs with a user's parameters
-PAPER = "paper profile, committed records: "              # prefix of the runs that render the paper profile
 JOB_SECONDS: dict[str, float] = {}     # wall seconds of each run above, printed after the tests (conftest.py)
 
 
@@ -47,7 +46,6 @@ def reruns(tmp_path_factory):
     whole test run, so the nbval pass over ``chapters/`` reuses these runs instead of training them again), else to
     a temporary folder."""
     import shlex
-    import shutil
     import subprocess
     import sys
     from concurrent.futures import ThreadPoolExecutor
@@ -69,17 +67,6 @@ def reruns(tmp_path_factory):
         assert args[:2] == ["papermill", f"chapters/{notebook.name}"] and "smoke" in args
         args[2] = str(tmp_path_factory.mktemp(notebook.stem) / "out.ipynb")
         jobs[notebook.name] = (args, results, env)
-    # the paper profile from a copy of the committed records, training nothing (pending runs are shown as pending)
-    committed = tmp_path_factory.mktemp("committed") / "results"
-    shutil.copytree(ROOT / "results", committed)
-    (committed.parent / "records.json").write_text(json.dumps(sorted(str(p.relative_to(committed))
-                                                                     for p in committed.rglob("*.json"))))
-    paper_env = {k: v for k, v in env.items() if k != "MGDL_RESULTS_DIR"}
-    for notebook in RERUN_NOTEBOOKS:
-        out = tmp_path_factory.mktemp(f"paper-{notebook.stem}") / "out.ipynb"
-        jobs[PAPER + notebook.name] = (["papermill", f"chapters/{notebook.name}", str(out), "-p", "profile", "paper",
-                                        "-p", "train", "never", "-p", "results_dir", str(committed)], committed,
-                                       paper_env)
 
     def one(name: str):
         args, _, job_env = jobs[name]
@@ -125,15 +112,3 @@ def test_rerun_line_works_from_the_root(reruns, notebook):
                      "13": "msdl_variants"}
         folder = results / task_dirs[notebook.name[:2]]
         assert list(folder.glob("*.json")), f"the rerun wrote no record in {folder}"
-
-
-@pytest.mark.parametrize("notebook", RERUN_NOTEBOOKS, ids=lambda p: p.stem)
-def test_chapter_renders_the_paper_profile_from_committed_records(reruns, notebook):
-    """``-p profile paper -p train never``: each chapter runs through, check cells included, on the committed records
-    alone (a run without a record is shown as pending) and writes no record."""
-    proc, committed = reruns[PAPER + notebook.name]
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    before = set(json.loads((committed.parent / "records.json").read_text()))
-    after = {str(p.relative_to(committed)) for p in committed.rglob("*.json")}
-    assert after == before, f"records written: {sorted(after - before)[:5]}"
-
