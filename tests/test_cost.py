@@ -105,3 +105,19 @@ def test_fit_recovers_known_check_figures():
                                                                               "diverged": True})]
     assert cost.fit(plain + [record(c) for c in tracked[:3]] + excluded)["cpu checks"] == cost.CheckModel(
         *cost.CHECK_DEFAULTS["cpu"], "defaults")
+
+
+def test_lr_bound_work_counts_its_probes_and_earlier_grades(monkeypatch):
+    """An ``lr_bound`` record trains at most ``stability_runs`` networks of its size (probes and the tracked run),
+    and a grade's record trains the earlier grades once first; the count bounds what ``stability.compute`` trains."""
+    sgdl = stability.make_config(1, "SGDL", "smoke", device="cpu", epochs=20, track_every=10, n_bisect=2)
+    grade3 = stability.make_config(1, "MGDL", "smoke", device="cpu", grade=3, epochs=20, track_every=10,
+                                   n_bisect=2)
+    runs = cost.stability_runs(sgdl)
+    assert runs == 7 and cost.work(sgdl).epochs == runs * 20
+    assert cost.work(grade3).epochs == runs * 20 + 2 * grade3.base_epochs
+    trained = []
+    real = stability.train
+    monkeypatch.setattr(stability, "train", lambda *a, **k: trained.append(1) or real(*a, **k))
+    stability.compute(sgdl, Context(device=torch.device("cpu"), progress=False))
+    assert 0 < len(trained) <= runs

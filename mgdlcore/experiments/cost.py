@@ -29,9 +29,9 @@ take ``count * check_setup + check_flops / check_rate`` (:class:`CheckModel`), f
 the seconds beyond the training estimate of the tracked records of that device type (those that ran to their end,
 diverged ones excluded, made by current code, not in a batch), within ``FIT_RANGE`` of ``CHECK_DEFAULTS``, which
 are used alone until ``MIN_RECORDS`` such records exist. Not counted: the loss evaluations every ``eval_every``
-epochs and after training, the training probes of ``lr_bound`` beyond its tracked run (so its records do not
-calibrate the checks), and a stopping rule (``stop_below``) that ends a grade early (its checks are counted to the
-grade's end). A Lanczos solve can take many more products than ``LANCZOS_PRODUCTS`` on an ill-conditioned Hessian.
+epochs and after training; the early end of ``lr_bound``'s diverging probes (its training is priced as
+:func:`stability_runs` full runs, an upper bound, so its records calibrate neither model); and a stopping rule
+(``stop_below``) that ends a grade early (its checks are counted to the grade's end). A Lanczos solve can take many more products than ``LANCZOS_PRODUCTS`` on an ill-conditioned Hessian.
 """
 
 from __future__ import annotations
@@ -171,6 +171,8 @@ def work(config) -> Work:
     else:
         s = get_structure(structure)
     n = _points(config)
+    if type(config).KIND == "stability":
+        return _stability_work(config, s, n)
     if isinstance(s, MGDLStructure):
         grades = getattr(config, "n_grades", None) or s.n_grades
         return Work(sum(6.0 * n * _layer_sum(s.grade_widths(g)) * epochs for g in range(1, grades + 1)),
@@ -180,6 +182,26 @@ def work(config) -> Work:
         return Work(6.0 * n * _layer_sum(widths) * len(s.scales) * epochs, epochs)
     assert isinstance(s, SGDLStructure)
     return Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs)
+
+
+def stability_runs(config) -> int:
+    """Full-length trainings of one ``lr_bound`` record at most (``experiments.stability``): the bracket's two
+    probes and ``n_bisect`` bisection probes of divergence, ``n_bisect`` more of "learns anything" (its bracket ends
+    are probes already made), and the tracked run at the largest stable step size. A diverging probe stops early,
+    so this is an upper bound."""
+    return 2 * config.n_bisect + 3
+
+
+def _stability_work(config, s, n: int) -> Work:
+    """An ``lr_bound`` record's training: its probes and tracked run (:func:`stability_runs`) of the network studied
+    (SGDL, or one MGDL grade), and, for a grade, the earlier grades trained once first (``base_epochs`` each)."""
+    runs, epochs = stability_runs(config), config.epochs
+    if isinstance(s, MGDLStructure):
+        grade = s.grade_widths(config.grade)
+        base = [s.grade_widths(g) for g in range(1, config.grade)]
+        flops = 6.0 * n * (runs * epochs * _layer_sum(grade) + config.base_epochs * sum(map(_layer_sum, base)))
+        return Work(flops, runs * epochs + config.base_epochs * len(base))
+    return Work(6.0 * n * _layer_sum(s.widths) * runs * epochs, runs * epochs)
 
 
 def n_checks(epochs: int, every: int) -> int:
