@@ -73,3 +73,26 @@ def test_record_of_sgdl_26(tmp_path):
     assert m["learn_threshold_lo"] <= m["threshold_stable"]
     for _eta, flat, final in rec.series["learn_probes"]:            # "flat": diverged or not below 0.9 x constant fit
         assert flat == (final is None or final >= stability.LEARNT * m["constant_fit_loss"])
+
+
+def test_horizon_table_pairs_networks_and_counts_moved_learning_ranges():
+    from types import SimpleNamespace
+
+    from mgdlcore.report import stability as report
+
+    def rec(method, grade, epochs, lo, hi, stable=1.95, diverged=2.06):
+        return SimpleNamespace(config={"setting": 1, "method": method, "grade": grade, "epochs": epochs},
+                               metrics={"threshold_stable": stable, "threshold_diverged": diverged,
+                                        "learn_threshold_lo": lo, "learn_threshold_hi": hi})
+
+    short = [rec("MGDL", 2, 3000, None, 0.01), rec("SGDL", None, 3000, 0.3, None, 0.35, 0.37),
+             rec("MGDL", 3, 3000, None, 0.01)]
+    long = [rec("MGDL", 2, 100_000, 0.48, 0.5), rec("SGDL", None, 100_000, 0.3, None, 0.35, 0.37),
+            rec("MGDL", 3, 100_000, None, 0.01), rec("MGDL", 4, 100_000, 0.2, 0.25)]
+    md = report.horizon_markdown(short, long)
+    rows = [line for line in md.splitlines() if line.startswith("| 1 |")]
+    assert rows == ["| 1 | SGDL (26) | [0.35, 0.37] | [0.35, 0.37] | [0.3, –] | [0.3, –] |",
+                    "| 1 | MGDL (30) grade 2 | [1.95, 2.06] | [1.95, 2.06] | at no η ≥ 0.01 | [0.48, 0.5] |",
+                    "| 1 | MGDL (30) grade 3 | [1.95, 2.06] | [1.95, 2.06] | at no η ≥ 0.01 | at no η ≥ 0.01 |"]
+    assert "3,000 epochs" in md and "100,000 epochs" in md and "for 1 of 3 network(s)" in md   # grade 4: no pair
+    assert report.horizon_markdown(short, []).startswith("No network has a record at both")

@@ -54,6 +54,39 @@ def table_markdown(records: Sequence[Record]) -> str:
     return head + "\n".join(rows)
 
 
+def _learns(r: Record) -> str:
+    lo, hi = r.metrics.get("learn_threshold_lo"), r.metrics.get("learn_threshold_hi")
+    if lo is None and hi is not None:
+        return f"at no η ≥ {_g(hi)}"
+    return f"[{_g(lo)}, {_g(hi)}]"
+
+
+def horizon_markdown(short: Sequence[Record], long: Sequence[Record]) -> str:
+    """The same networks at two horizons (e.g. the cpu profile's 3,000-epoch probes against the paper profile's
+    10^5): the observed threshold and the largest step size that still learns, side by side, one row per network
+    with a record at both, and how many networks' learning range moved."""
+    def key(r: Record) -> tuple:
+        return r.config["setting"], network_name(r)
+
+    at_long = {key(r): r for r in long if not r.metrics.get("base_diverged")}
+    pairs = [(r, at_long[key(r)]) for r in sorted(short, key=_order)
+             if key(r) in at_long and not r.metrics.get("base_diverged")]
+    if not pairs:
+        return "No network has a record at both horizons yet."
+    a, b = pairs[0][0].config["epochs"], pairs[0][1].config["epochs"]
+    head = (f"| setting | network | threshold [stable, diverged], {a:,} epochs | same, {b:,} epochs | "
+            f"learns up to, {a:,} epochs | learns up to, {b:,} epochs |\n|---|---|---|---|---|---|\n")
+    rows, moved = [], 0
+    for s, lg in pairs:
+        moved += _learns(s) != _learns(lg)
+        rows.append(f"| {s.config['setting']} | {network_name(s)} | "
+                    f"[{_g(s.metrics.get('threshold_stable'))}, {_g(s.metrics.get('threshold_diverged'))}] | "
+                    f"[{_g(lg.metrics.get('threshold_stable'))}, {_g(lg.metrics.get('threshold_diverged'))}] | "
+                    f"{_learns(s)} | {_learns(lg)} |")
+    return (head + "\n".join(rows) + f"\n\nThe range of step sizes that learn differs between the horizons for "
+            f"{moved} of {len(pairs)} network(s).")
+
+
 def findings(records: Sequence[Record]) -> list[str]:
     """Statements computed from the records (counts and ranges), for the chapter's "what we found"."""
     ok = [r for r in records if not r.metrics.get("base_diverged") and r.metrics.get("threshold_ratio") is not None]
