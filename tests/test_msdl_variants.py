@@ -87,12 +87,14 @@ def test_more_stable_needs_both_measures():
     assert out == {(1, "msdl", "srelu"): True, (1, "msdl", "bspline2"): None, (1, "msdl-deep", "relu"): False}
 
 
-def _claim_records(profile, deep_frac, deep_diverged, base_frac=0.5, base_diverged=1):
-    """Sweeps of 3 step sizes and one tracked run per variant of setting 1, as record dicts."""
+def _claim_records(profile, deep_frac, deep_diverged, base_frac=0.5, base_diverged=1, base_task="msdl_variants"):
+    """Sweeps of 3 step sizes and one tracked run per variant of setting 1, as record dicts (the paper's MSDL of
+    task ``base_task``)."""
     out = []
 
     def add(structure, activation, frac, n_div):
-        cfg = dict(task="msdl_variants", method="MSDL", setting=1, structure=structure, seed=0)
+        task = base_task if (structure, activation) == ("msdl", "relu") else "msdl_variants"
+        cfg = dict(task=task, method="MSDL", setting=1, structure=structure, seed=0)
         if activation != "relu":
             cfg["activation"] = activation
         for i, lr in enumerate((0.001, 0.01, 0.1)):
@@ -120,3 +122,68 @@ def test_the_conjecture_claim_reads_the_deep_variants():
     assert c.evaluate(records=yes, profile="paper").status == "undecided"
     missing = [r for r in yes if r["config"].get("activation") != "bspline2"]
     assert c.evaluate(records=missing, profile="cpu").status == "undecided"
+
+
+def test_the_variants_paper_msdl_runs_are_sec7s_runs_in_the_paper_profile():
+    """What lets the conjecture read Sec. 7's paper-profile runs (task msdl) for the paper's MSDL with ReLU: each
+    such msdl_variants config of the paper profile is a config of task msdl but for the task's name."""
+    profile = "paper"
+    import dataclasses
+
+    def but_task(c):
+        return tuple(sorted((k, repr(v)) for k, v in dataclasses.asdict(c).items() if k != "task"))
+
+    sec7 = {but_task(c) for c in configs(profile, ("msdl",), device="cpu")}
+    own = [c for c in configs(profile, ("msdl_variants",), device="cpu")
+           if (c.structure, c.activation) == ("msdl", "relu")]
+    assert own and all(but_task(c) in sec7 for c in own)
+
+
+def _sec7_records(profile, diverged_from):
+    """Records of Sec. 7's MSDL runs (task msdl) of setting 1 as ``profile`` lists them: diverged from the step size
+    ``diverged_from`` up, the tracked run at 0.5 of its checks <= -1."""
+    return [dict(key=f"sec7-{c.learning_rate}-{c.track_every}", profile=profile, provenance={}, config=c.to_dict(),
+                 metrics={"diverged": not c.track_every and c.learning_rate >= diverged_from,
+                          **({"frac_below_minus1": 0.5} if c.track_every else {})})
+            for c in configs(profile, ("msdl",), settings=[1], device="cpu") if c.method == "MSDL"]
+
+
+def test_the_conjecture_reads_sec7s_runs_on_common_step_sizes_and_prefers_its_own():
+    from mgdlcore.paper import claims as C
+    c = C.claim("S7.setting1.conjecture")
+    deep = [r for r in _claim_records("paper", {"srelu": 0.6, "bspline2": 0.1}, {"srelu": 0, "bspline2": 1})
+            if r["config"]["structure"] == "msdl-deep"]
+    sec7 = _sec7_records("paper", diverged_from=0.1)
+    replicate = {k: sec7[0]["config"][k] for k in ("phases", "phase_seed", "device")}
+    deep = [{**r, "config": {**r["config"], **replicate}} for r in deep]
+    v = c.evaluate(records=sec7 + deep, profile="paper")
+    assert v.status == "confirmed", v
+    # Sec. 7 ran 19 step sizes up to 0.5; the conjecture's grid has 12 up to 0.1, of which only 0.1 diverged here
+    assert "(runs of task msdl): 1 of 12 step sizes diverged, 0.50 of checks <= -1" in v.evidence, v.evidence
+    assert "bspline2: 1 of 3 diverged, 0.10 of checks <= -1 (paper's MSDL: 1 of these 3 step sizes)" in v.evidence
+    # the reduced profiles' conjecture runs fewer epochs than their Sec. 7 runs: those are never read for it
+    cpu = [{**r, "profile": "cpu"} for r in deep]
+    assert c.evaluate(records=_sec7_records("cpu", 0.1) + cpu, profile="cpu").status == "undecided"
+    # where the conjecture's own runs of the paper's MSDL exist they are read, not Sec. 7's
+    own = [r for r in _claim_records("paper", {"srelu": 0.6, "bspline2": 0.1}, {"srelu": 0, "bspline2": 1},
+                                     base_frac=0.05, base_diverged=0)
+           if r["config"]["structure"] == "msdl"]
+    own = [{**r, "config": {**r["config"], **replicate}} for r in own]
+    v = c.evaluate(records=sec7 + deep + own, profile="paper")
+    assert v.status == "refuted" and "(runs of task" not in v.evidence, v
+
+
+def test_sec7_stand_ins_only_for_the_paper_msdl_without_its_own_record(tmp_path):
+    import dataclasses
+
+    from mgdlcore.report.msdl_variants import sec7_stand_ins
+    own = [c for c in configs("smoke", ("msdl_variants",), settings=[1], device="cpu") if not c.track_every]
+    paper = next(c for c in own if (c.structure, c.activation) == ("msdl", "relu"))
+    other = next(c for c in own if c.activation != "relu")
+    assert sec7_stand_ins([paper, other], tmp_path) == {}
+    sec7 = run(dataclasses.replace(paper, task="msdl"), results_dir=tmp_path, progress=False)
+    run(dataclasses.replace(other, task="msdl_variants"), results_dir=tmp_path, progress=False)
+    found = sec7_stand_ins([paper, other], tmp_path)
+    assert list(found) == [paper] and found[paper].key == sec7.key
+    run(paper, results_dir=tmp_path, progress=False)       # its own record: no stand-in any more
+    assert sec7_stand_ins([paper, other], tmp_path) == {}

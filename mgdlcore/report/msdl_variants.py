@@ -14,6 +14,24 @@ STRUCT_ORDER = ("msdl", "msdl-deep")
 BASELINE = ("msdl", "relu")          # the paper's MSDL
 
 
+def sec7_stand_ins(configs: Sequence, results_dir) -> dict:
+    """``{config: record}``: for each run of the paper's MSDL with ReLU that has no record of its own, Sec. 7's
+    current record (task ``msdl``) of the same config but for the task's name, where one exists (the paper profile
+    runs the same training in both tasks; the reduced ones do not, so none is found there). Nothing is computed."""
+    import dataclasses
+
+    from ..experiments.runner import find_record
+
+    out = {}
+    for c in configs:
+        if (c.structure, c.activation) != BASELINE or find_record(c, results_dir, move_corrupt=False)[0] is not None:
+            continue
+        record, _ = find_record(dataclasses.replace(c, task="msdl"), results_dir, move_corrupt=False)
+        if record is not None:
+            out[c] = record
+    return out
+
+
 def variant(r) -> tuple[str, str]:
     return r.config["structure"], r.config.get("activation", "relu")
 

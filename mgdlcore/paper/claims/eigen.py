@@ -10,9 +10,12 @@ construction.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
+
 from ..values import (SEC5_THRESHOLDS, SEC6_AUTHORS_STOP_BELOW, SEC6_DENOISING_CASES, SEC6_IMAGES, SEC6_LEARNING_RATES,
                       SEC6_SETTING2_SGDL_STABLE_UNTIL, SEC6_STABLE_INTERVAL, SEC7_TRACKED_LR)
-from .base import Claim, Finding, Query, Undecided, final_loss, fmt, metric, min_track, one
+from .base import Claim, Finding, Query, Undecided, by_config, final_loss, fmt, metric, min_track, one
 from .learning_rate import _below
 
 EIG_TASKS = ("eigenvalues",)
@@ -202,29 +205,75 @@ def msdl_claims() -> list[Claim]:
 
 
 def _variant_query(setting: int, structure: str, activation: str | None) -> Query:
-    """The sweep and tracked run of one MSDL variant (``activation`` None: ReLU, which configs omit)."""
+    """The sweep and tracked run of one MSDL variant (``activation`` None: ReLU, which configs omit). The paper's
+    MSDL with ReLU is also found among Sec. 7's own runs (task ``msdl``): their configs are those of its
+    ``msdl_variants`` runs but for the task's name (tested), so a profile that ran Sec. 7 need not run it again."""
     where = (("structure", structure),) + ((("activation", activation),) if activation else ())
-    return Query(VARIANT_TASKS, subject=f"setting{setting}", method="MSDL", where=where,
-                 where_if_present=(() if activation else (("activation", "relu"),)), needs=("diverged",))
+    paper = (structure, activation) == ("msdl", None)
+    return Query(VARIANT_TASKS + (("msdl",) if paper else ()), subject=f"setting{setting}", method="MSDL", where=where,
+                 where_if_present=(() if activation else (("activation", "relu"),)), needs=("diverged",),
+                 listed=listed_paper_msdl if paper else None)
 
 
-def _stability(records, what: str) -> tuple[int, int, float]:
-    """(diverged step sizes, step sizes, share of eigenvalue checks <= -1 of the tracked run) of one variant."""
-    sweep = [r for r in records if not r.config.get("track_every")]
-    tracked = [r for r in records if r.config.get("track_every")]
-    if len(sweep) < 2:
+@functools.lru_cache(maxsize=32)
+def _variant_configs(profile: str, setting: int, seed: int) -> dict[tuple, dict]:
+    from ...experiments import gd_dynamics
+
+    return {(c.learning_rate, c.track_every): c.to_dict()
+            for c in gd_dynamics.configs(profile, VARIANT_TASKS, settings=[setting], seed=seed, device="cpu")
+            if (c.structure, c.activation) == ("msdl", "relu")}
+
+
+def listed_paper_msdl(config: Mapping, profile: str) -> dict | None:
+    """A record of the conjecture's own task as it is; a record of Sec. 7's runs (task ``msdl``) only where it is,
+    but for the task's name and its device, the run of the paper's MSDL that ``profile`` lists for the conjecture
+    (in the paper profile every one is; in the reduced ones, whose conjecture runs fewer epochs, none)."""
+    if config.get("task") in VARIANT_TASKS:
+        return dict(config)
+    try:
+        own = _variant_configs(profile, int(config["setting"]), int(config.get("seed", 0)))
+    except (KeyError, TypeError, ValueError):
+        return None
+    match = own.get((config.get("learning_rate"), config.get("track_every")))
+    return None if match is None else {**match, "task": config.get("task"), "device": config.get("device")}
+
+
+def _own_first(records: list) -> list:
+    """The records of the conjecture's own task where it has any, else those of Sec. 7's runs."""
+    own = [r for r in records if r.config.get("task") in VARIANT_TASKS]
+    return own or list(records)
+
+
+def _stability(records, what: str) -> tuple[dict[float, bool], float, str]:
+    """({step size: diverged} of the sweep, share of eigenvalue checks <= -1 of the tracked run, the task they
+    come from) of one variant."""
+    sweep = _own_first([r for r in records if not r.config.get("track_every")])
+    tracked = _own_first([r for r in records if r.config.get("track_every")])
+    diverged = {float(lr): bool(r.diverged) for lr, r in by_config(sweep, "learning_rate").items()}
+    if len(diverged) < 2:
         raise Undecided(f"fewer than two step sizes of {what}")
-    return (sum(bool(r.diverged) for r in sweep), len(sweep),
-            metric(one(tracked, f"the tracked run of {what}"), "frac_below_minus1"))
+    run = one(tracked, f"the tracked run of {what}")
+    tasks = "/".join(sorted({r.config.get("task") for r in sweep} | {run.config.get("task")}))
+    return diverged, metric(run, "frac_below_minus1"), tasks
 
 
 def _conjecture(sel):
-    d0, n0, f0 = _stability(sel["paper"], "the paper's MSDL")
-    parts, better = [f"paper's MSDL (ReLU): {d0} of {n0} step sizes diverged, {f0:.2f} of checks <= -1"], False
+    base, f0, tasks = _stability(sel["paper"], "the paper's MSDL")
+    source = "" if tasks in VARIANT_TASKS else f" (runs of task {tasks})"
+    parts = [f"paper's MSDL (ReLU){source}: {sum(base.values())} of {len(base)} step sizes diverged, {f0:.2f} of "
+             "checks <= -1"]
+    better = False
     for act in COMPACT:
-        d, n, f = _stability(sel[act], f"the deeper, wider MSDL with {act}")
+        div, f, _ = _stability(sel[act], f"the deeper, wider MSDL with {act}")
+        common = sorted(set(base) & set(div))
+        if len(common) < 2:
+            raise Undecided(f"fewer than two step sizes run by both the paper's MSDL and the one with {act}")
+        d0, d = sum(base[lr] for lr in common), sum(div[lr] for lr in common)
         better |= d <= d0 and f < f0
-        parts.append(f"deeper, wider MSDL with {act}: {d} of {n} diverged, {f:.2f} of checks <= -1")
+        text = f"deeper, wider MSDL with {act}: {d} of {len(common)} diverged, {f:.2f} of checks <= -1"
+        if len(common) != len(base):
+            text += f" (paper's MSDL: {d0} of these {len(common)} step sizes)"
+        parts.append(text)
     return Finding(better, "; ".join(parts))
 
 
@@ -238,5 +287,6 @@ def msdl_conjecture_claims() -> list[Claim]:
                   reading="with at least one compactly supported activation (sReLU or the quadratic B-spline), the "
                           "deeper, wider MSDL ([16] x 6 per scale) diverges at no more step sizes of the same sweep "
                           "and has a smaller share of eigenvalue checks <= -1 at the paper's MSDL step size than "
-                          "the paper's MSDL with ReLU, both run at the same epochs", values=("SEC7_TRACKED_LR",))
+                          "the paper's MSDL with ReLU, both run at the same epochs (the paper's MSDL: this task's runs, else "
+                          "Sec. 7's runs of the same configuration)", values=("SEC7_TRACKED_LR",))
             for setting in (1, 2)]
