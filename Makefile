@@ -16,11 +16,15 @@ endif
 
 venv: $(STAMP)
 
+# rfc3987-syntax (pulled in by jupyter-events through jsonschema[format-nongpl]) compiles ~35 Lark parsers when it
+# is imported, and jsonschema imports it with nbformat: 4-6 s at the start of every papermill, nbval and jupyter-book
+# process. No notebook or event schema uses its iri formats, and jsonschema skips a checker whose library is missing.
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q -e . --no-deps
+	$(BIN)/pip uninstall -y -q rfc3987-syntax
 	touch $(STAMP)
 
 # the book reads committed records only: nothing is trained and no image is downloaded at build time;
