@@ -109,3 +109,19 @@ def test_authors_run_table_sets_their_kept_run_above_ours_of_the_same_setting_ra
     assert lines[3].startswith("| ours (") and "| 0.004 | 1,000 | 4.000e-02 | 8.000e-02 |" in lines[3]
     assert rd.authors_run_table({(1, "MSDL"): [msdl(0.002, 0.5)]}, authors) == ""
     assert "diverged | diverged" in rd.authors_run_table({(1, "MSDL"): [msdl(0.004, 0, diverged=True)]}, authors)
+
+
+def test_eigen_table_says_which_device_made_each_tracked_run():
+    from types import SimpleNamespace
+
+    def rec(method, device, made_on):
+        return SimpleNamespace(config=dict(setting=1, method=method, learning_rate=0.1, epochs=10, track_every=5,
+                                           device=device),
+                               metrics=dict(eig_min=-1.5, max_n_le_minus1=1, frac_below_minus1=0.5, n_checks=3,
+                                            frac_increases=0.2, final_train_loss=0.01),
+                               provenance=dict(device=made_on))
+    table = rd.eigen_table([rec("MSDL", "cuda", "cuda: NVIDIA H200"), rec("MGDL", "cpu", "cpu")])
+    rows = table.splitlines()
+    assert rows[0].endswith("| device |") and rows[1].count("---") == 10
+    assert rows[2].startswith("| 1 | MSDL |") and rows[2].endswith("| cuda: NVIDIA H200 |")
+    assert rows[3].startswith("| 1 | MGDL |") and rows[3].endswith("| cpu |")
