@@ -187,3 +187,15 @@ def test_sec7_stand_ins_only_for_the_paper_msdl_without_its_own_record(tmp_path)
     assert list(found) == [paper] and found[paper].key == sec7.key
     run(paper, results_dir=tmp_path, progress=False)       # its own record: no stand-in any more
     assert sec7_stand_ins([paper, other], tmp_path) == {}
+
+
+def test_a_campaign_runs_the_paper_msdl_once_where_sec7_runs_it():
+    from mgdlcore.experiments.profiles import all_configs
+
+    def paper_msdl(profile):
+        return [c for c in all_configs(profile, device="cpu") if c.task == "msdl_variants"
+                and (c.structure, c.activation) == ("msdl", "relu")]
+    assert paper_msdl("paper") == []                 # Sec. 7's 26 runs of the same configs stand in
+    assert len(paper_msdl("cpu")) == 16              # fewer epochs than Sec. 7's cpu runs: run for the conjecture
+    deep = [c for c in all_configs("paper", device="cpu") if c.task == "msdl_variants"]
+    assert len(deep) == 5 * 26                       # the other five variants, each a 12-step sweep and a tracked run
