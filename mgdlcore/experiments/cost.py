@@ -279,13 +279,22 @@ def batch_seconds(single: list[float], device: str) -> float:
     return max(single) * (1.0 + BATCH_EXTRA["cuda" if device == "cuda" else "cpu"] * (len(single) - 1))
 
 
+def _fit_positive(start, predict, seconds: np.ndarray) -> list[float]:
+    """Positive parameters ``p``, each within a factor ``FIT_RANGE`` of ``start``, that minimise the squared
+    relative errors ``log(predict(p)) - log(seconds)`` (fitted in ``log p``, by ``scipy.optimize.least_squares``)."""
+    from scipy.optimize import least_squares
+
+    x0, span = np.log(np.asarray(start, dtype=float)), math.log(FIT_RANGE)
+    sol = least_squares(lambda theta: np.log(predict(np.exp(theta))) - np.log(seconds), x0=x0,
+                        bounds=(x0 - span, x0 + span))
+    return [float(v) for v in np.exp(sol.x)]
+
+
 def fit(records) -> dict[str, DeviceModel | CheckModel]:
     """One :class:`DeviceModel` per device type and engine (keys of ``BENCHMARK_DEFAULTS``: "cpu", "cuda", and
     "cpu gd", "cuda gd" for plain gradient descent) from the trained ``records``' seconds, then one
     :class:`CheckModel` per device type (keys "cpu checks", "cuda checks") from the seconds of the records that
     tracked eigenvalues beyond the training estimate."""
-    from scipy.optimize import least_squares
-
     from .runner import config_from_dict
 
     rows: dict[str, list[tuple[float, int, float]]] = {}
@@ -320,16 +329,10 @@ def fit(records) -> dict[str, DeviceModel | CheckModel]:
             out[device] = DeviceModel(*defaults, "benchmark defaults")
             continue
         f, e, t = (np.array(col, dtype=float) for col in zip(*data))
-        # parameters: log(1 / rate), log(overhead), log(setup), each within FIT_RANGE of the benchmark's figure
-        x0 = np.log([1.0 / defaults[0], defaults[1], defaults[2]])
-        span = math.log(FIT_RANGE)
-
-        def residual(theta, f=f, e=e, t=t):   # log(predicted) - log(measured): a relative error either way
-            return np.log(np.exp(theta[2]) + np.exp(theta[0]) * f + np.exp(theta[1]) * e) - np.log(t)
-
-        sol = least_squares(residual, x0=x0, bounds=(x0 - span, x0 + span))
-        out[device] = DeviceModel(float(np.exp(-sol.x[0])), float(np.exp(sol.x[1])), float(np.exp(sol.x[2])),
-                                  f"fitted to {len(data)} {device} records")
+        # parameters: 1 / rate, overhead per epoch, setup, each within FIT_RANGE of the benchmark's figure
+        inv_rate, overhead, setup = _fit_positive((1.0 / defaults[0], defaults[1], defaults[2]),
+                                                  lambda p, f=f, e=e: p[2] + p[0] * f + p[1] * e, t)
+        out[device] = DeviceModel(1.0 / inv_rate, overhead, setup, f"fitted to {len(data)} {device} records")
     for device, (rate, setup) in CHECK_DEFAULTS.items():
         data = [(out[model_key(d, config)].seconds(w), c.count, c.flops, t)
                 for d, config, w, c, t in tracked if d == device]
@@ -337,15 +340,10 @@ def fit(records) -> dict[str, DeviceModel | CheckModel]:
             out[f"{device} checks"] = CheckModel(rate, setup, "defaults")
             continue
         train, n, f, t = (np.array(col, dtype=float) for col in zip(*data))
-        # parameters: log(1 / check rate), log(check setup), within FIT_RANGE of the defaults; the training
-        # estimate is fixed, so the checks take the seconds beyond it
-        x0 = np.log([1.0 / rate, setup])
-        span = math.log(FIT_RANGE)
-
-        def residual(theta, train=train, n=n, f=f, t=t):
-            return np.log(train + np.exp(theta[1]) * n + np.exp(theta[0]) * f) - np.log(t)
-
-        sol = least_squares(residual, x0=x0, bounds=(x0 - span, x0 + span))
-        out[f"{device} checks"] = CheckModel(float(np.exp(-sol.x[0])), float(np.exp(sol.x[1])),
+        # parameters: 1 / check rate, setup per check, within FIT_RANGE of the defaults; the training estimate is
+        # fixed, so the checks take the seconds beyond it
+        inv_rate, per_check = _fit_positive((1.0 / rate, setup), lambda p, train=train, n=n, f=f: train + p[1] * n
+                                            + p[0] * f, t)
+        out[f"{device} checks"] = CheckModel(1.0 / inv_rate, per_check,
                                              f"fitted to {len(data)} tracked {device} records")
     return out
