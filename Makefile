@@ -43,7 +43,7 @@ book: $(STAMP)
 # cheapest trained record of each task (image records: their first 200 epochs, whose loss curve must match)
 test: $(STAMP)
 	$(BIN)/ruff check .
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile tests --ignore=tests/test_chapters.py
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=10 tests --ignore=tests/test_chapters.py
 	PATH=$(abspath $(BIN)):$$PATH MGDL_RESULTS_DIR=$$(mktemp -d) $(BIN)/python -m pytest tests/test_chapters.py
 	copy=$$(mktemp -d)/results && cp -r results $$copy && \
 	  MGDL_PROFILE=paper MGDL_TRAIN=never MGDL_RESULTS_DIR=$$copy OMP_NUM_THREADS=1 \
