@@ -273,7 +273,7 @@ def eigen_table(records: Sequence) -> str:
     """Markdown: per tracked run, the lowest eigenvalue of ``I - eta H`` seen, most eigenvalues <= -1 at one check,
     share of checks with the smallest <= -1, oscillation, final loss, and the device that made it (a book shows
     records made anywhere: runs of two devices are not on one rounding path)."""
-    rows = ["| setting | method | $\\eta$ | lowest eigenvalue | most eigenvalues $\\le -1$ at one check | "
+    rows = ["| setting | method | $\\eta$ | lowest eigenvalue | most $\\le -1$ at one check | "
             "checks with smallest $\\le -1$ | loss rose at (share of steps) | final training loss | epochs | device |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
@@ -283,7 +283,7 @@ def eigen_table(records: Sequence) -> str:
                     f"{fmt(m.get('eig_min'), '.3f')} | {fmt(m.get('max_n_le_minus1'), 'd')} | "
                     f"{fmt(m.get('frac_below_minus1'), '.2f')} of {m.get('n_checks', 0)} | "
                     f"{fmt(m.get('frac_increases'), '.3f')} | {fmt(m.get('final_train_loss'), '.3e')} | "
-                    f"{_epochs_text(r)}, eigenvalues every {r.config['track_every']:,} | {device} |")
+                    f"{_epochs_text(r)}, checked every {r.config['track_every']:,} | {device} |")
     return "\n".join(rows)
 
 
