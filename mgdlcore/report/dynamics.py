@@ -278,7 +278,7 @@ def eigen_table(records: Sequence) -> str:
             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         m = r.metrics
-        device = (getattr(r, "provenance", None) or {}).get("device") or r.config.get("device", "–")
+        device = r.provenance.get("device") or r.config.get("device", "–")
         rows.append(f"| {r.config['setting']} | {r.config['method']} | {r.config['learning_rate']:g} | "
                     f"{fmt(m.get('eig_min'), '.3f')} | {fmt(m.get('max_n_le_minus1'), 'd')} | "
                     f"{fmt(m.get('frac_below_minus1'), '.2f')} of {m.get('n_checks', 0)} | "

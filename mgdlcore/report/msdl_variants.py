@@ -20,13 +20,14 @@ def sec7_stand_ins(configs: Sequence, results_dir) -> dict:
     runs the same training in both tasks; the reduced ones do not, so none is found there). Nothing is computed."""
     import dataclasses
 
+    from ..experiments.profiles import SAME_RUN_AS
     from ..experiments.runner import find_record
 
     out = {}
     for c in configs:
         if (c.structure, c.activation) != BASELINE or find_record(c, results_dir, move_corrupt=False)[0] is not None:
             continue
-        record, _ = find_record(dataclasses.replace(c, task="msdl"), results_dir, move_corrupt=False)
+        record, _ = find_record(dataclasses.replace(c, task=SAME_RUN_AS[c.task]), results_dir, move_corrupt=False)
         if record is not None:
             out[c] = record
     return out
