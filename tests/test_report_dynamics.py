@@ -68,6 +68,17 @@ def test_claims_of_a_reduced_profile_show_the_paper_verdict_beside_the_indicatio
     assert "verdict **undecided (no paper-profile record" in alone and "cpu-profile" not in alone
 
 
+def _as_made_on(made, config, device, folder):
+    """A copy of record ``made`` (of ``config``) in ``folder`` as if ``device`` had made it."""
+    other = dataclasses.replace(config, device=device)
+    data = json.loads(made.path.read_text())
+    data.update(key=other.key, config=other.to_dict())
+    data["provenance"]["device"] = device
+    write_json_atomic(record_path(folder, other), data)
+    if made.arrays_path.is_file():                                  # the record's arrays (the prediction) go along
+        record_path(folder, other).with_suffix(".npz").write_bytes(made.arrays_path.read_bytes())
+
+
 def test_paper_tracked_runs_come_from_any_device_and_the_figure_draws_the_missing_as_pending(tmp_path):
     """Chapter 07's paper-setting section: a tracked record made on another device is shown; untracked configs are
     not taken; a missing run leaves a pending panel."""
@@ -77,12 +88,7 @@ def test_paper_tracked_runs_come_from_any_device_and_the_figure_draws_the_missin
     sweep = gd_dynamics.make_config("msdl", 1, "MSDL", 0.004, "smoke", device="cpu", epochs=20)
     made = run(tracked, results_dir=tmp_path, profile="smoke", progress=False)
     run(sweep, results_dir=tmp_path, profile="smoke", progress=False)
-    other = dataclasses.replace(tracked, device="cuda")
-    data = json.loads(made.path.read_text())
-    data.update(key=other.key, config=other.to_dict())
-    write_json_atomic(record_path(tmp_path, other), data)
-    if made.arrays_path.is_file():                                  # the record's arrays (the prediction) go along
-        made.arrays_path.rename(record_path(tmp_path, other).with_suffix(".npz"))
+    _as_made_on(made, tracked, "cuda", tmp_path)
     made.path.unlink()
     found = rd.paper_tracked([tracked, sweep], tmp_path)
     assert list(found) == [(1, "MSDL")] and found[(1, "MSDL")].config["device"] == "cuda"
@@ -125,3 +131,26 @@ def test_eigen_table_says_which_device_made_each_tracked_run():
     assert rows[0].endswith("| device |") and rows[1].count("---") == 10
     assert rows[2].startswith("| 1 | MSDL |") and rows[2].endswith("| cuda: NVIDIA H200 |")
     assert rows[3].startswith("| 1 | MGDL |") and rows[3].endswith("| cpu |")
+
+
+def test_the_figure_pairs_runs_of_one_device_and_the_table_lists_every_device(tmp_path):
+    """Chapter 07: where one device made both tracked runs of a setting, the figure draws that pair, even when the
+    other device made one of them too; the table lists each device's run; a method only another device made is
+    still drawn."""
+    kw = dict(tracked=True, device="cpu", epochs=20)
+    msdl = gd_dynamics.make_config("msdl", 1, "MSDL", 0.004, "smoke", **kw)
+    mgdl = gd_dynamics.make_config("msdl", 1, "MGDL", 0.06, "smoke", **kw)
+    made = {c.method: run(c, results_dir=tmp_path, profile="smoke", progress=False) for c in (msdl, mgdl)}
+    _as_made_on(made["MSDL"], msdl, "cuda", tmp_path)             # MSDL on both devices, MGDL on the CPU only
+    shown = rd.paper_tracked([msdl, mgdl], tmp_path)
+    assert {k: r.config["device"] for k, r in shown.items()} == {(1, "MSDL"): "cpu", (1, "MGDL"): "cpu"}
+    cuda_msdl = dataclasses.replace(msdl, device="cuda")          # seen from a GPU machine: still the CPU pair
+    assert {r.config["device"] for r in rd.paper_tracked([cuda_msdl, mgdl], tmp_path).values()} == {"cpu"}
+    listed = rd.tracked_records([msdl, mgdl], tmp_path)
+    assert [(r.config["method"], r.config["device"]) for r in listed] == [("MSDL", "cpu"), ("MSDL", "cuda"),
+                                                                          ("MGDL", "cpu")]
+    assert [line.rsplit("|", 2)[-2].strip() for line in rd.eigen_table(listed).splitlines()[2:]] == \
+        ["cpu", "cuda", "cpu"]
+    made["MSDL"].path.unlink()                                    # MSDL on the GPU only: drawn from there
+    shown = rd.paper_tracked([msdl, mgdl], tmp_path)
+    assert {k: r.config["device"] for k, r in shown.items()} == {(1, "MSDL"): "cuda", (1, "MGDL"): "cpu"}

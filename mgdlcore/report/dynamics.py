@@ -7,8 +7,10 @@ profile, device, seed and commit of the records they show; the paper's values ar
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
@@ -118,13 +120,38 @@ def paper_sweeps(configs: Sequence, results_dir) -> tuple[dict[tuple, list], lis
     return sweeps, replicates
 
 
-def paper_tracked(configs: Sequence, results_dir) -> dict[tuple, object]:
-    """``{(setting, method): record}`` of the tracked paper-profile ``configs`` (``track_every`` set) whose current
-    record exists on any device; nothing is computed."""
-    from ..experiments.runner import find_on_any_device
+def tracked_records(configs: Sequence, results_dir) -> list:
+    """Every current record of the tracked ``configs`` (``track_every`` set), one per device that made it: in the
+    order of ``configs``, each config's own device first; nothing is computed."""
+    from ..experiments.config import DEVICES
+    from ..experiments.runner import find_record
 
-    found = find_on_any_device([c for c in configs if c.track_every], results_dir)
-    return {(r.config["setting"], r.config["method"]): r for r in found}
+    out = []
+    for config in configs:
+        if not config.track_every:
+            continue
+        for device in (config.device, *(d for d in DEVICES if d != config.device)):
+            rec, _why = find_record(dataclasses.replace(config, device=device), results_dir, move_corrupt=False)
+            if rec is not None:
+                out.append(rec)
+    return out
+
+
+def paper_tracked(configs: Sequence, results_dir) -> dict[tuple, object]:
+    """``{(setting, method): record}`` of the tracked paper-profile ``configs`` for a figure, one record each: per
+    setting, the runs of the device that made the most of that setting's tracked runs (the config's own device on a
+    tie), so that MSDL and MGDL are drawn from one rounding path where one device made both; a method that device
+    lacks comes from another. Every device's record: :func:`tracked_records`."""
+    found = tracked_records(configs, results_dir)
+    order = [c.device for c in configs[:1]] + [r.config["device"] for r in found]
+    out: dict[tuple, object] = {}
+    for setting in dict.fromkeys(r.config["setting"] for r in found):
+        mine = [r for r in found if r.config["setting"] == setting]
+        counts = Counter(r.config["device"] for r in mine)
+        best = min(counts, key=lambda d: (-counts[d], order.index(d)))
+        for r in sorted(mine, key=lambda r: r.config["device"] != best):
+            out.setdefault((setting, r.config["method"]), r)
+    return out
 
 
 def _loss_text(r) -> str:
