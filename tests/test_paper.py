@@ -306,6 +306,29 @@ def test_sec7_msdl_claims():
     assert o.evaluate(records=pair(0.3, 0.0, o_msdl=0.05)).status == "refuted"
 
 
+def test_oscillation_compares_records_that_kept_the_loss_at_the_same_stride():
+    """The share of rises depends on how often the loss was kept: a newer MGDL record kept every 100 epochs (Sec. 6's
+    tracked run) is not set against an MSDL record kept every 1,000; MGDL's record at 1,000 is."""
+    def made(r, created):
+        r["provenance"]["created"] = created
+        return r
+    msdl = made(rec(task="msdl", target="setting1", method="MSDL", learning_rate=0.004, frac_increases=0.36,
+                    loss_every=1000), "2026-01-01")
+    mgdl = made(rec(task="msdl", target="setting1", method="MGDL", learning_rate=0.06, frac_increases=0.28,
+                    loss_every=1000), "2026-01-01")
+    finer = made(rec(task="eigenvalues", case="synthetic", setting=1, method="MGDL", learning_rate=0.06,
+                     frac_increases=0.38, loss_every=100), "2026-06-01")
+    o = C.claim("S7.setting1.oscillation")
+    v = o.evaluate(records=[msdl, mgdl, finer])
+    assert v.status == "confirmed" and "every 1,000 epochs): MSDL 0.360, MGDL 0.280" in v.evidence
+    v = o.evaluate(records=[msdl, finer])
+    assert v.status == "undecided" and "same stride" in v.reason
+    both = made(rec(task="eigenvalues", case="synthetic", setting=1, method="MSDL", learning_rate=0.004,
+                    frac_increases=0.30, loss_every=100), "2026-06-01")
+    v = o.evaluate(records=[msdl, mgdl, finer, both])           # the finest stride both have: 100 epochs
+    assert v.status == "refuted" and "every 100 epochs): MSDL 0.300, MGDL 0.380" in v.evidence
+
+
 def test_subject_of_reads_the_config_fields():
     assert subject_of({"case": "synthetic", "setting": 2}) == "setting2"
     assert subject_of({"case": "setting1"}) == "setting1"
