@@ -236,14 +236,17 @@ def checkpoint_folder(results_dir: str | os.PathLike, config: ExperimentConfig, 
     return Path(results_dir) / CHECKPOINTS / f"{config.task}-{config.key[:16]}-{digest}"
 
 
-def find_on_any_device(configs, results_dir: str | os.PathLike, *, stale_elsewhere: bool = False) -> list[Record]:
+def find_on_any_device(configs, results_dir: str | os.PathLike, *, stale_elsewhere: bool = False,
+                       every_device: bool = False) -> list[Record]:
     """The current records of ``configs`` made on any device (the config's own first, then the others), for
     showing results made elsewhere, e.g. paper-profile records from a GPU in a book built on a CPU. Configs
     without a record on any device are left out; nothing is computed.
 
     ``stale_elsewhere``: also a record made on *another* device that is stale only because the code changed
     since (this machine cannot rerun it to adopt it); :func:`staleness` of such a record says so, and the
-    book says it beside the number (:func:`~mgdlcore.report.provenance.stale_note`)."""
+    book says it beside the number (:func:`~mgdlcore.report.provenance.stale_note`).
+
+    ``every_device``: the record of every device that made one, not only the first found."""
     from .config import DEVICES
 
     out = []
@@ -255,7 +258,8 @@ def find_on_any_device(configs, results_dir: str | os.PathLike, *, stale_elsewhe
                 rec = read_record(record_path(results_dir, other))
             if rec is not None:
                 out.append(rec)
-                break
+                if not every_device:
+                    break
     return out
 
 

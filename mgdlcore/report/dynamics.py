@@ -7,7 +7,6 @@ profile, device, seed and commit of the records they show; the paper's values ar
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import math
 from collections import Counter
@@ -123,32 +122,23 @@ def paper_sweeps(configs: Sequence, results_dir) -> tuple[dict[tuple, list], lis
 def tracked_records(configs: Sequence, results_dir) -> list:
     """Every current record of the tracked ``configs`` (``track_every`` set), one per device that made it: in the
     order of ``configs``, each config's own device first; nothing is computed."""
-    from ..experiments.config import DEVICES
-    from ..experiments.runner import find_record
+    from ..experiments.runner import find_on_any_device
 
-    out = []
-    for config in configs:
-        if not config.track_every:
-            continue
-        for device in (config.device, *(d for d in DEVICES if d != config.device)):
-            rec, _why = find_record(dataclasses.replace(config, device=device), results_dir, move_corrupt=False)
-            if rec is not None:
-                out.append(rec)
-    return out
+    return find_on_any_device([c for c in configs if c.track_every], results_dir, every_device=True)
 
 
-def paper_tracked(configs: Sequence, results_dir) -> dict[tuple, object]:
+def paper_tracked(configs: Sequence, results_dir, found: Sequence | None = None) -> dict[tuple, object]:
     """``{(setting, method): record}`` of the tracked paper-profile ``configs`` for a figure, one record each: per
-    setting, the runs of the device that made the most of that setting's tracked runs (the config's own device on a
+    setting, the runs of the device that made the most of that setting's tracked runs (the configs' own device on a
     tie), so that MSDL and MGDL are drawn from one rounding path where one device made both; a method that device
-    lacks comes from another. Every device's record: :func:`tracked_records`."""
-    found = tracked_records(configs, results_dir)
-    order = [c.device for c in configs[:1]] + [r.config["device"] for r in found]
+    lacks comes from another. ``found``: :func:`tracked_records` of ``configs``, when the caller has them."""
+    found = tracked_records(configs, results_dir) if found is None else found
+    own = configs[0].device if configs else None
     out: dict[tuple, object] = {}
     for setting in dict.fromkeys(r.config["setting"] for r in found):
         mine = [r for r in found if r.config["setting"] == setting]
         counts = Counter(r.config["device"] for r in mine)
-        best = min(counts, key=lambda d: (-counts[d], order.index(d)))
+        best = min(counts, key=lambda d: (-counts[d], d != own))
         for r in sorted(mine, key=lambda r: r.config["device"] != best):
             out.setdefault((setting, r.config["method"]), r)
     return out

@@ -66,11 +66,11 @@ def _more_oscillation(a: str, b: str):
     was kept (a rise over 100 epochs can hide inside a fall over 1,000), so the two records compared kept it at
     the same stride: the finest stride both methods have a record of, the newest record of each there."""
     def predicate(sel):
-        common = {_loss_stride(r) for r in sel[a]} & {_loss_stride(r) for r in sel[b]}
+        strides = {n: {_loss_stride(r) for r in sel[n]} for n in (a, b)}
+        common = strides[a] & strides[b]
         if not common:
             raise Undecided(f"no records of {a} and {b} that kept the loss at the same stride "
-                            f"({a}: {sorted({_loss_stride(r) for r in sel[a]}, key=str)}, "
-                            f"{b}: {sorted({_loss_stride(r) for r in sel[b]}, key=str)} epochs)")
+                            f"({a}: {sorted(strides[a], key=str)}, {b}: {sorted(strides[b], key=str)} epochs)")
         stride = min(common, key=lambda s: (s is None, s))
         x = metric(one([r for r in sel[a] if _loss_stride(r) == stride], a), "frac_increases")
         y = metric(one([r for r in sel[b] if _loss_stride(r) == stride], b), "frac_increases")
