@@ -85,6 +85,12 @@ def test_more_stable_needs_both_measures():
     no_track = [_rec(1, "msdl", "bspline2", 0.01)]
     out = more_stable_than_paper(base + better + fewer_div_only + no_track)
     assert out == {(1, "msdl", "srelu"): True, (1, "msdl", "bspline2"): None, (1, "msdl-deep", "relu"): False}
+    # one measure alone rules a variant out: a tracked run without a sweep, a sweep without a tracked run
+    track_only = [_rec(1, "msdl-deep", "srelu", 0.004, frac=0.5), _rec(1, "msdl-deep", "bspline2", 0.004, frac=0.4)]
+    more_div = [_rec(1, "msdl-deep", "relu", 0.01, diverged=True), _rec(1, "msdl-deep", "relu", 0.1, diverged=True)]
+    out = more_stable_than_paper(base + track_only + more_div)
+    assert out == {(1, "msdl-deep", "srelu"): False, (1, "msdl-deep", "bspline2"): None,
+                   (1, "msdl-deep", "relu"): False}
 
 
 def _claim_records(profile, deep_frac, deep_diverged, base_frac=0.5, base_diverged=1, base_task="msdl_variants"):
@@ -122,6 +128,42 @@ def test_the_conjecture_claim_reads_the_deep_variants():
     assert c.evaluate(records=yes, profile="paper").status == "undecided"
     missing = [r for r in yes if r["config"].get("activation") != "bspline2"]
     assert c.evaluate(records=missing, profile="cpu").status == "undecided"
+
+
+def test_the_conjecture_is_decided_by_one_variant_or_by_either_test_alone():
+    """"With at least one compactly supported activation": a variant that passes both tests confirms the
+    conjecture before the other is run; a tracked run with no smaller share of checks <= -1, or a sweep with more
+    divergences, rules its variant out on its own, and the conjecture is refuted once every variant is ruled out."""
+    from mgdlcore.paper import claims as C
+    c = C.claim("S7.setting1.conjecture")
+    both = _claim_records("cpu", {"srelu": 0.6, "bspline2": 0.1}, {"srelu": 0, "bspline2": 1})
+
+    def without(records, act, tracked):
+        return [r for r in records if not (r["config"].get("activation") == act
+                                           and bool(r["config"].get("track_every")) == tracked)]
+
+    def drop(records, act):
+        return without(without(records, act, True), act, False)
+
+    v = c.evaluate(records=drop(both, "srelu"), profile="cpu")      # bspline2 passes both: srelu need not run
+    assert v.status == "holds" and "srelu: no sweep on two common step sizes yet, no tracked run yet" in v.evidence
+    # srelu's tracked run alone (0.6 >= 0.5) rules it out; bspline2's sweep without its tracked run decides nothing
+    v = c.evaluate(records=without(without(both, "srelu", False), "bspline2", True), profile="cpu")
+    assert v.status == "undecided" and "srelu: no sweep on two common step sizes yet, 0.60" in v.reason, v
+    # with bspline2's tracked run at 0.5 (not below the paper's 0.5), both are out on their tracked runs alone
+    worse = _claim_records("cpu", {"srelu": 0.6, "bspline2": 0.5}, {"srelu": 0, "bspline2": 1})
+    v = c.evaluate(records=without(without(worse, "srelu", False), "bspline2", False), profile="cpu")
+    assert v.status == "fails", v
+    # a sweep with more divergences than the paper's (2 of 3 against 1) rules bspline2 out without its tracked run
+    more = _claim_records("cpu", {"srelu": 0.6, "bspline2": 0.1}, {"srelu": 0, "bspline2": 2})
+    v = c.evaluate(records=without(without(more, "bspline2", True), "srelu", False), profile="cpu")
+    assert v.status == "fails" and "bspline2: 2 of 3 diverged, no tracked run yet" in v.evidence, v
+    # without the paper's sweep only the tracked runs can rule variants out (no sweep is compared with nothing)
+    no_base_sweep = [r for r in worse if r["config"].get("activation") or r["config"].get("track_every")]
+    v = c.evaluate(records=no_base_sweep, profile="cpu")
+    assert v.status == "fails" and "paper's MSDL (ReLU): no sweep yet, 0.50" in v.evidence, v
+    no_base_sweep = [r for r in both if r["config"].get("activation") or r["config"].get("track_every")]
+    assert c.evaluate(records=no_base_sweep, profile="cpu").status == "undecided"
 
 
 def test_the_variants_paper_msdl_runs_are_sec7s_runs_in_the_paper_profile():

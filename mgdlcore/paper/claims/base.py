@@ -163,7 +163,9 @@ class Claim:
 
     ``id``: stable identifier; ``section``: e.g. ``"Sec. 5, Figure 1"``; ``statement``: the paper's words (quoted
     or closely paraphrased); ``reading``: how the statement is turned into a test on records (our choices);
-    ``queries``: the records it needs, by name; ``predicate``: a function of ``{name: [records of one seed]}``.
+    ``queries``: the records it needs, by name; ``predicate``: a function of ``{name: [records of one seed]}``;
+    ``optional``: names of queries that may find nothing (the predicate gets an empty list and decides what that
+    means: an "at least one of" claim can be confirmed by one alternative before the others are run).
     """
 
     id: str
@@ -173,6 +175,7 @@ class Claim:
     predicate: Predicate
     reading: str = ""
     values: tuple[str, ...] = field(default=())  # names in mgdlcore.paper.values the claim uses
+    optional: tuple[str, ...] = field(default=())
 
     @property
     def sec(self) -> int:
@@ -193,14 +196,14 @@ class Claim:
         pool = load_pool(results_dir) if records is None else [as_record(r) for r in records]
         pool = [r for r in pool if r.profile == profile]
         selection = {name: [r for r in pool if q.matches(r.config, profile)] for name, q in self.queries.items()}
-        missing = [name for name, recs in selection.items() if not recs]
+        missing = [name for name, recs in selection.items() if not recs and name not in self.optional]
         if missing:
             what = "; ".join(self.queries[n].describe() for n in missing)
             return Verdict(self.id, profile, "undecided", reason=f"no {profile}-profile record of {what}")
         for name, q in self.queries.items():
             usable = [r for r in selection[name] if all(metric_value(r, m) is not None or
                                                          (m != "diverged" and r.diverged) for m in q.needs)]
-            if not usable:
+            if not usable and name not in self.optional:
                 return Verdict(self.id, profile, "undecided",
                                reason=f"{profile}-profile records of {q.describe()} lack {', '.join(q.needs)}")
             selection[name] = usable
@@ -212,7 +215,7 @@ class Claim:
         reasons = []
         for seed in seeds:
             sub = {n: [r for r in recs if _seed(r) == seed] for n, recs in selection.items()}
-            lacking = [n for n, recs in sub.items() if not recs]
+            lacking = [n for n, recs in sub.items() if not recs and n not in self.optional]
             if lacking:
                 reasons.append(f"seed {seed}: no record of {', '.join(lacking)}")
                 continue
