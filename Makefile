@@ -45,7 +45,7 @@ book: $(STAMP)
 # included), then nbval (two notebooks at a time) over every page in the paper profile on a copy of the committed
 # records, training nothing (a run without a record shows as pending); `diff -r` then fails the test if any page
 # wrote anything there. Last, the committed records: keys, ancestry and code fingerprints, and a rerun of the
-# cheapest trained record of each task (image records: their first 200 epochs, whose loss curve must match)
+# cheapest trained record of each task (image records: their first 100 epochs, whose loss curve must match)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --durations=10 tests --ignore=tests/test_chapters.py
@@ -54,7 +54,7 @@ test: $(STAMP)
 	  MGDL_PROFILE=paper MGDL_TRAIN=never MGDL_RESULTS_DIR=$$copy OMP_NUM_THREADS=1 \
 	  $(BIN)/python -m pytest -n 2 --dist loadfile chapters && \
 	  diff -r -x .checkpoints -x '*.lock' results $$copy
-	$(BIN)/mgdl-results verify --rerun 1 --per-task --trained-only --prefix-epochs 200 --jobs 2
+	$(BIN)/mgdl-results verify --rerun 1 --per-task --trained-only --prefix-epochs 100 --jobs 2
 
 # the built book in a real browser (headless Chromium): images load and are captioned, no stderr or traceback,
 # math typeset offline, tables within the content column; a screenshot of every page in _build/screenshots/

@@ -385,12 +385,13 @@ def test_parallel_rerun_reproduces_and_flags_a_moved_metric(tmp_path):
 
     configs = gd_dynamics.configs("smoke", ("learning_rate",), settings=[1], images=[], device="cpu")[:2]
     recs = [run(c, results_dir=tmp_path, profile="smoke", progress=False) for c in configs]
-    valid, problems = verify.verify(tmp_path)
-    assert problems == [] and verify.rerun(valid, 2, jobs=2) == []
     data = json.loads(recs[1].path.read_text())
     data["metrics"]["final_train_loss"] *= 2                    # a metric the code does not produce
     recs[1].path.write_text(json.dumps(data))
-    lines = verify.rerun(verify.verify(tmp_path)[0], 2, jobs=2)
+    valid, problems = verify.verify(tmp_path)
+    assert problems == [] and len(valid) == 2
+    # one pool of two workers: the untouched record is reproduced (no line), the edited one is named
+    lines = verify.rerun(valid, 2, jobs=2)
     assert len(lines) == 1 and lines[0].startswith(recs[1].path.name) and "final_train_loss" in lines[0]
     assert verify.main(["verify", "--results", str(tmp_path), "--rerun", "1", "--jobs", "0"]) == 2
 
