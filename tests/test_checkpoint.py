@@ -131,7 +131,7 @@ def test_killed_campaign_run_resumes_with_the_same_record(tmp_path):
     from mgdlcore.experiments.regression import make_config
     from mgdlcore.experiments.runner import CHECKPOINTS, run
 
-    epochs = 600      # grade 2 still lasts over a second: the poll below (50 ms) catches it mid-grade
+    epochs = 1500
     env = {**os.environ, checkpoint.ENV_SECONDS: "0", "OMP_NUM_THREADS": "1"}
     killed = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(killed), str(epochs)], env=env,
