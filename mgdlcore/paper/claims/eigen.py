@@ -265,37 +265,44 @@ def _own_first(records: list) -> list:
     return own or list(records)
 
 
+def more_stable(d: int | None, d0: int | None, f: float | None, f0: float | None) -> bool | None:
+    """Whether a variant is more stable than the paper's MSDL: it diverged at no more step sizes (``d`` against
+    ``d0``) *and* had a smaller share of eigenvalue checks <= -1 (``f`` against ``f0``). Either test failing rules it
+    out alone (False); None while a value that could still decide it is missing."""
+    if (None not in (f, f0) and f >= f0) or (None not in (d, d0) and d > d0):
+        return False
+    return None if None in (d, d0, f, f0) else True
+
+
+def _sweep_and_tracked(records) -> tuple[list, dict[float, bool], list]:
+    """(the sweep's records, {step size: diverged} of the sweep, the tracked runs) of one network, its own task's
+    records first."""
+    sweep = _own_first([r for r in records if not r.config.get("track_every")])
+    tracked = _own_first([r for r in records if r.config.get("track_every")])
+    return sweep, {float(lr): bool(r.diverged) for lr, r in by_config(sweep, "learning_rate").items()}, tracked
+
+
 def _stability(records, what: str) -> tuple[dict[float, bool], float, str]:
     """({step size: diverged} of the sweep, empty while it has fewer than two step sizes; share of eigenvalue checks
     <= -1 of the tracked run; the task they come from) of the paper's MSDL."""
-    sweep = _own_first([r for r in records if not r.config.get("track_every")])
-    tracked = _own_first([r for r in records if r.config.get("track_every")])
-    diverged = {float(lr): bool(r.diverged) for lr, r in by_config(sweep, "learning_rate").items()}
+    sweep, diverged, tracked = _sweep_and_tracked(records)
     run = one(tracked, f"the tracked run of {what}")
     tasks = "/".join(sorted({r.config.get("task") for r in sweep} | {run.config.get("task")}))
     return (diverged if len(diverged) >= 2 else {}), metric(run, "frac_below_minus1"), tasks
 
 
 def _variant_finding(records, what: str, base: dict[float, bool], f0: float) -> tuple[bool | None, str]:
-    """(whether one deeper, wider variant is more stable than the paper's MSDL; None while its records cannot tell,
-    the numbers). Each half of the test can rule a variant out alone: its tracked run with no smaller share of
-    checks <= -1 than ``f0``, or its sweep diverging at more of the step sizes both ran than the paper's."""
-    sweep = _own_first([r for r in records if not r.config.get("track_every")])
-    tracked = _own_first([r for r in records if r.config.get("track_every")])
-    diverged = {float(lr): bool(r.diverged) for lr, r in by_config(sweep, "learning_rate").items()}
+    """(:func:`more_stable` of one deeper, wider variant against the paper's MSDL, the numbers): the sweeps are
+    compared on the step sizes both ran (at least two)."""
+    _, diverged, tracked = _sweep_and_tracked(records)
     common = sorted(set(base) & set(diverged))
-    d0 = d = f = None
-    if len(common) >= 2:
-        d0, d = sum(base[lr] for lr in common), sum(diverged[lr] for lr in common)
-    if tracked:
-        f = metric(one(tracked, f"the tracked run of {what}"), "frac_below_minus1")
+    d0, d = (sum(base[lr] for lr in common), sum(diverged[lr] for lr in common)) if len(common) >= 2 else (None, None)
+    f = metric(one(tracked, f"the tracked run of {what}"), "frac_below_minus1") if tracked else None
     text = ", ".join([f"{d} of {len(common)} diverged" if d is not None else "no sweep on two common step sizes yet",
                       f"{f:.2f} of checks <= -1" if f is not None else "no tracked run yet"])
     if d is not None and len(common) != len(base):
         text += f" (paper's MSDL: {d0} of these {len(common)} step sizes)"
-    if (f is not None and f >= f0) or (d is not None and d > d0):
-        return False, f"{what}: {text}"
-    return (None if f is None or d is None else True), f"{what}: {text}"
+    return more_stable(d, d0, f, f0), f"{what}: {text}"
 
 
 def _conjecture(sel):
