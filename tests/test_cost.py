@@ -10,6 +10,7 @@ from mgdlcore.analysis import spectra
 from mgdlcore.analysis.hessian import IterationEigenvalues
 from mgdlcore.experiments import cost, eigenvalues, gd_dynamics, stability
 from mgdlcore.experiments.runner import Context
+from mgdlcore.structures import get_structure
 
 
 def _counting_spectrum(monkeypatch) -> list:
@@ -78,10 +79,14 @@ def test_fit_recovers_known_check_figures():
     """Synthetic records of a made-up machine (training as ``DeviceModel``, checks as ``CheckModel``): the fit gives
     back both; too few tracked records, or only adopted, diverged or batched ones, leave the defaults."""
     machine = cost.DeviceModel(2e10, 4e-4, 3.0, "")
+    eager = cost.EagerModel(*cost.EAGER_DEFAULTS["cpu gd eager"], "")     # MSDL trains eager on the CPU
     checker = cost.CheckModel(3e9, 2.0, "")
 
+    def trainer(config):
+        return eager if cost.model_key("cpu", config) == "cpu gd eager" else machine
+
     def record(config, **provenance):
-        seconds = machine.seconds(cost.work(config)) + checker.seconds(cost.checks(config))
+        seconds = trainer(config).seconds(cost.work(config)) + checker.seconds(cost.checks(config))
         return SimpleNamespace(config=config.to_dict(), diverged=False, provenance={"seconds": seconds, **provenance})
 
     untracked = [gd_dynamics.make_config("learning_rate", s, m, 0.01, "smoke", device="cpu", epochs=n)
@@ -98,7 +103,7 @@ def test_fit_recovers_known_check_figures():
     assert got.source == "fitted to 4 tracked cpu records" and models["cuda checks"].source == "defaults"
     assert models["cpu gd"].rate == pytest.approx(machine.rate, rel=1e-3)   # tracked records leave training alone
     for c in tracked:
-        want = machine.seconds(cost.work(c)) + checker.seconds(cost.checks(c))
+        want = trainer(c).seconds(cost.work(c)) + checker.seconds(cost.checks(c))
         assert cost.seconds(models, "cpu", c) == pytest.approx(want, rel=1e-3)
     excluded = [record(tracked[0], adopted={"commit": "x"}), record(tracked[1], batch={"size": 2}),
                 record(tracked[2], seconds_complete=False), SimpleNamespace(**{**vars(record(tracked[3])),
@@ -116,8 +121,85 @@ def test_lr_bound_work_counts_its_probes_and_earlier_grades(monkeypatch):
     runs = cost.stability_runs(sgdl)
     assert runs == 7 and cost.work(sgdl).epochs == runs * 20
     assert cost.work(grade3).epochs == runs * 20 + 2 * grade3.base_epochs
+    s = get_structure(grade3.structure)                 # lr_bound's probes train eager: priced by their steps
+    step = [cost.eager_step(("mlp", s.grade_widths(g), "relu"), 1024)[0] for g in (1, 2, 3)]
+    assert cost.work(grade3).ops == runs * 20 * step[2] + grade3.base_epochs * (step[0] + step[1])
     trained = []
     real = stability.train
     monkeypatch.setattr(stability, "train", lambda *a, **k: trained.append(1) or real(*a, **k))
     stability.compute(sgdl, Context(device=torch.device("cpu"), progress=False))
     assert 0 < len(trained) <= runs
+
+
+def test_eager_and_fused_runs_are_priced_as_the_trainers_run_them(monkeypatch):
+    """``cost.fused_on_cpu`` (hence the model key "cpu gd" or "cpu gd eager") says what ``training.train`` is
+    handed: fused steps for SGDL and MGDL with ReLU, none for MSDL, other activations and lr_bound's probes.
+    Checked by running each kind with ``train`` wrapped to note whether it got a fused epoch."""
+    from mgdlcore.training import grades
+
+    fused = []
+
+    def noting(real):
+        def wrapped(*args, fast_epoch=None, **kwargs):
+            fused.append(fast_epoch is not None)
+            return real(*args, fast_epoch=fast_epoch, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(grades, "train", noting(grades.train))
+    monkeypatch.setattr(stability, "train", noting(stability.train))
+    ctx = Context(device=torch.device("cpu"), progress=False)
+    short = dict(device="cpu", epochs=4, eval_every=2)
+    configs = [gd_dynamics.make_config("learning_rate", 1, "SGDL", 0.01, "smoke", **short),
+               gd_dynamics.make_config("learning_rate", 2, "MGDL", 0.01, "smoke", **short),
+               gd_dynamics.make_config("msdl", 1, "MSDL", 0.01, "smoke", **short),
+               gd_dynamics.make_config("msdl_variants", 1, "MSDL", 0.01, "smoke", structure="msdl-deep",
+                                       activation="srelu", **short),
+               gd_dynamics.make_config("activation", 1, "SGDL", 0.01, "smoke", activation="gelu", **short),
+               eigenvalues.make_config("synthetic", "MGDL", "smoke", device="cpu", epochs=4, eval_every=2),
+               stability.make_config(1, "SGDL", "smoke", device="cpu", epochs=4, track_every=2, n_bisect=1)]
+    seen = set()
+    for config in configs:
+        fused.clear()
+        (stability if type(config).KIND == "stability" else
+         eigenvalues if type(config).KIND == "eigenvalues" else gd_dynamics).compute(config, ctx)
+        assert fused and all(f == cost.fused_on_cpu(config) for f in fused), (config.long_label(), fused)
+        key = cost.model_key("cpu", config)
+        assert key == ("cpu gd" if fused[0] else "cpu gd eager") and cost.model_key("cuda", config) == "cuda gd"
+        assert (cost.work(config).ops > 0) == (key == "cpu gd eager")
+        seen.add(key)
+    assert seen == {"cpu gd", "cpu gd eager"}
+
+
+def test_eager_steps_count_what_a_step_runs():
+    """Operations and elements of one eager step grow with depth and with the activation's pieces, and an eager
+    run's work is its steps times its epochs (MSDL; each MGDL grade's own step)."""
+    relu, srelu, bspline = (cost.eager_step(("msdl", "msdl-deep", a), 1024) for a in ("relu", "srelu", "bspline2"))
+    assert relu[0] < srelu[0] < bspline[0] and relu[1] < srelu[1] < bspline[1]
+    shallow = cost.eager_step(("msdl", "msdl", "relu"), 1024)
+    assert shallow[0] < relu[0] and shallow[1] < relu[1]
+    assert cost.eager_step(("msdl", "msdl", "relu"), 2048)[1] > shallow[1]          # elements grow with the points
+    deep = gd_dynamics.make_config("msdl_variants", 1, "MSDL", 0.01, "smoke", device="cpu", structure="msdl-deep",
+                                   activation="srelu", epochs=300)
+    assert (cost.work(deep).ops, cost.work(deep).elements) == (300 * srelu[0], 300 * srelu[1])
+    gelu = gd_dynamics.make_config("activation", 1, "MGDL", 0.01, "smoke", device="cpu", activation="gelu",
+                                   epochs=10)
+    s = get_structure(gelu.structure)
+    per_grade = [cost.eager_step(("mlp", s.grade_widths(g), "gelu"), 1024)[0] for g in range(1, s.n_grades + 1)]
+    assert cost.work(gelu).ops == 10 * sum(per_grade)
+
+
+def test_fit_recovers_an_eager_machine():
+    """Records of eager runs made by a known :class:`cost.EagerModel` give it back; fewer than ``MIN_RECORDS`` leave
+    the defaults."""
+    machine = cost.EagerModel(8e-6, 5e-10, 2.0, "")
+    runs = [gd_dynamics.make_config("msdl_variants", 1, "MSDL", 0.01, "smoke", device="cpu", structure=st,
+                                    activation=a, epochs=n)
+            for st, a, n in (("msdl", "relu", 500), ("msdl", "bspline2", 3000), ("msdl-deep", "srelu", 20000),
+                             ("msdl-deep", "relu", 100), ("msdl-deep", "bspline2", 7000))]
+    recs = [SimpleNamespace(config=c.to_dict(), diverged=False, provenance={"seconds": machine.seconds(cost.work(c))})
+            for c in runs]
+    got = cost.fit(recs)["cpu gd eager"]
+    for name in ("per_op", "per_element", "setup"):
+        assert getattr(got, name) == pytest.approx(getattr(machine, name), rel=1e-3), (name, got)
+    assert got.source == "fitted to 5 cpu gd eager records"
+    assert cost.fit(recs[:3])["cpu gd eager"] == cost.EagerModel(*cost.EAGER_DEFAULTS["cpu gd eager"], "defaults")

@@ -94,16 +94,11 @@ def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
     """Every pending run with its estimated time on this project's CPU (one thread) and on one GPU (training and
     eigenvalue checks), per-task subtotals and the total. ``batch``: each learning-rate sweep that ``--batch`` trains
     as one stacked model is one line, estimated by :func:`~mgdlcore.experiments.cost.batch_seconds`."""
-    from .cost import CheckModel, batch_seconds
+    from .cost import batch_seconds
 
     models, est = estimates(todo, results_dir)
     for device, m in models.items():
-        if isinstance(m, CheckModel):
-            print(f"# cost model {device}: {m.setup:.1f} s per check + {m.rate / 1e9:.2f} GFLOP/s of check work "
-                  f"({m.source})")
-            continue
-        print(f"# cost model {device}: {m.setup:.1f} s + {m.rate / 1e9:.1f} GFLOP/s + {m.overhead * 1e6:.0f} us/epoch "
-              f"({m.source})")
+        print(f"# cost model {device}: {m.describe()}")
     by_key = {config.key: (why, e) for (config, why), e in zip(todo, est)}
     groups = batch_groups([c for c, _ in todo]) if batch else [[c] for c, _ in todo]
     tasks: dict[str, list[float]] = {}

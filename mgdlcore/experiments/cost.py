@@ -15,7 +15,11 @@ a device type, the figures of the last benchmark on it are used (``BENCHMARK_DEF
 each figure at most ``FIT_RANGE`` times away from them. Plain gradient descent and the other optimisers get a model
 each (:func:`engine`): on a GPU plain GD replays CUDA graphs (``training.graphs``) and Adam runs eager, on the CPU
 plain GD takes fused steps (``training.fused``), so their per-epoch overheads differ several-fold and one fit to both
-would misjudge each.
+would misjudge each. Plain GD that the CPU runs eager (:func:`fused_on_cpu`: MSDL, activations other than ReLU,
+``lr_bound``'s probes) gets an :class:`EagerModel` instead (key "cpu gd eager"): such a step is hundreds of small
+tensor operations, so its time follows their count and the elements they write (:func:`eager_step`, counted by
+running one step), not the FLOPs of its linear layers; priced by the fused model, Sec. 7's MSDL runs came out
+10-50 times too cheap.
 
 Eigenvalue checks are counted (:func:`checks`): a run that tracks the eigenvalues of ``I - eta H`` (the
 ``eigenvalues`` kind every ``eval_every`` epochs, the tracked ``gd_dynamics`` tasks every ``track_every``, the
@@ -37,7 +41,7 @@ epochs and after training; the early end of ``lr_bound``'s diverging probes (its
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -68,6 +72,13 @@ BENCHMARK_DEFAULTS = {"cpu": (26e9, 3.0e-4, 1.0), "cuda": (4.0e12, 2.0e-3, 20.0)
 # for 4.57e10 FLOPs, its eigenvalues on the host; lanczos_28_4096 2.85 s for 68 products of 5.7e9 FLOPs;
 # lanczos_32_4096 1.61 s for 271 of 8.2e8), fitted by 0.3 s + FLOPs / 1.5e11; isolated checks, so probably low
 CHECK_DEFAULTS = {"cpu": (1.6e9, 4.0), "cuda": (1.5e11, 0.3)}
+# plain GD run eager on the CPU (:func:`fused_on_cpu` false), (per_op s, per_element s, setup s) per model key:
+# fitted, with the setup held at this CPU's 1 s, to the 72 untracked cpu-profile records of Sec. 7's MSDL variants
+# (results/msdl_variants, 3,000 GD epochs on 1,024 points, two runs at once on the 2-core CPU; adopted records, so
+# the fit below does not see them). Their medians in ms per epoch, measured against this model: MSDL with ReLU 5.7
+# against 4.7, sReLU 6.1 / 6.9, B-spline 11.6 / 14.0; the deeper MSDL 7.5 / 6.9, 10.8 / 10.6, 24.2 / 23.1. The
+# fused steps' model ("cpu gd") would price them at 0.2-0.5 ms per epoch.
+EAGER_DEFAULTS = {"cpu gd eager": (1.12e-5, 2.76e-10, 1.0)}
 # Hessian-vector products of one Lanczos check (analysis.hessian.both_ends, k = 10, tol 1e-5): the benchmark took
 # 68 on SGDL (28) and 271-334 on grade 1 of MGDL (32) at 4,096 points (benchmarks/README.md)
 LANCZOS_PRODUCTS = 200
@@ -77,6 +88,8 @@ LANCZOS_PRODUCTS = 200
 class Work:
     flops: float
     epochs: int
+    ops: float = 0.0        # tensor operations of every eager step (:func:`eager_step`; 0 where none runs eager)
+    elements: float = 0.0   # elements those operations write
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,30 @@ class DeviceModel:
         if not work.epochs:
             return 0.0
         return self.setup + work.flops / self.rate + work.epochs * self.overhead
+
+    def describe(self) -> str:
+        return (f"{self.setup:.1f} s + {self.rate / 1e9:.1f} GFLOP/s + {self.overhead * 1e6:.0f} us/epoch "
+                f"({self.source})")
+
+
+@dataclass(frozen=True)
+class EagerModel:
+    """``seconds = setup + ops * per_op + elements * per_element`` of plain GD run eager on the CPU: every tensor
+    operation of a step costs a dispatch, and elementwise work in proportion to what it writes."""
+
+    per_op: float        # seconds per operation
+    per_element: float   # seconds per element written
+    setup: float         # seconds per run
+    source: str
+
+    def seconds(self, work: Work) -> float:
+        if not work.epochs:
+            return 0.0
+        return self.setup + work.ops * self.per_op + work.elements * self.per_element
+
+    def describe(self) -> str:
+        return (f"{self.setup:.1f} s + {self.per_op * 1e6:.1f} us per operation + {self.per_element * 1e9:.2f} ns "
+                f"per element written ({self.source})")
 
 
 @dataclass(frozen=True)
@@ -112,6 +149,9 @@ class CheckModel:
 
     def seconds(self, checks: Checks) -> float:
         return checks.count * self.setup + checks.flops / self.rate
+
+    def describe(self) -> str:
+        return f"{self.setup:.1f} s per check + {self.rate / 1e9:.2f} GFLOP/s of check work ({self.source})"
 
 
 def _layer_sum(widths) -> int:
@@ -158,7 +198,8 @@ def _points(config) -> int:
 
 
 def work(config) -> Work:
-    """The FLOPs and epochs of training ``config``'s networks (zero for classical references)."""
+    """The FLOPs and epochs of training ``config``'s networks (zero for classical references), and for a run the CPU
+    trains eager (:func:`fused_on_cpu` false), the operations and elements of its steps (:func:`eager_step`)."""
     epochs = int(getattr(config, "epochs", 0) or 0)
     structure = getattr(config, "structure", None)
     if epochs and structure is None and hasattr(config, "mgdl_structure"):
@@ -171,17 +212,26 @@ def work(config) -> Work:
     else:
         s = get_structure(structure)
     n = _points(config)
+    act = getattr(config, "activation", None) or "relu"
     if type(config).KIND == "stability":
-        return _stability_work(config, s, n)
-    if isinstance(s, MGDLStructure):
+        w, nets = _stability_work(config, s, n), _stability_nets(config, s, act)
+    elif isinstance(s, MGDLStructure):
         grades = getattr(config, "n_grades", None) or s.n_grades
-        return Work(sum(6.0 * n * _layer_sum(s.grade_widths(g)) * epochs for g in range(1, grades + 1)),
-                    epochs * grades)
-    if isinstance(s, MSDLStructure):
+        w = Work(sum(6.0 * n * _layer_sum(s.grade_widths(g)) * epochs for g in range(1, grades + 1)),
+                 epochs * grades)
+        nets = [(("mlp", s.grade_widths(g), act), epochs) for g in range(1, grades + 1)]
+    elif isinstance(s, MSDLStructure):
         widths = (s.input_dim, *s.hidden, s.output_dim)
-        return Work(6.0 * n * _layer_sum(widths) * len(s.scales) * epochs, epochs)
-    assert isinstance(s, SGDLStructure)
-    return Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs)
+        w = Work(6.0 * n * _layer_sum(widths) * len(s.scales) * epochs, epochs)
+        nets = [(("msdl", s.name, act), epochs)]
+    else:
+        assert isinstance(s, SGDLStructure)
+        w = Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs)
+        nets = [(("mlp", s.widths, act), epochs)]
+    if engine(config) != "gd" or fused_on_cpu(config):
+        return w
+    steps = [(eager_step(net, n), e) for net, e in nets]
+    return replace(w, ops=float(sum(o * e for (o, _), e in steps)), elements=float(sum(m * e for (_, m), e in steps)))
 
 
 def stability_runs(config) -> int:
@@ -202,6 +252,16 @@ def _stability_work(config, s, n: int) -> Work:
         flops = 6.0 * n * (runs * epochs * _layer_sum(grade) + config.base_epochs * sum(map(_layer_sum, base)))
         return Work(flops, runs * epochs + config.base_epochs * len(base))
     return Work(6.0 * n * _layer_sum(s.widths) * runs * epochs, runs * epochs)
+
+
+def _stability_nets(config, s, act: str) -> list:
+    """The networks of an ``lr_bound`` record's training (:func:`_stability_work`) with their epochs; the earlier
+    grades train fused but are priced eager with the probes (an upper bound, as the probes are)."""
+    runs, epochs = stability_runs(config), config.epochs
+    if isinstance(s, MGDLStructure):
+        return [(("mlp", s.grade_widths(config.grade), act), runs * epochs),
+                *((("mlp", s.grade_widths(g), act), config.base_epochs) for g in range(1, config.grade))]
+    return [(("mlp", s.widths, act), runs * epochs)]
 
 
 def n_checks(epochs: int, every: int) -> int:
@@ -253,13 +313,80 @@ def engine(config) -> str:
     return "gd" if optimizer == "gd" else ""
 
 
+# the kinds whose networks train through ``training.grades`` full batch, which hands ``training.fused`` its steps
+_FUSED_KINDS = ("eigenvalues", "gd_dynamics", "regression", "restoration", "approximation")
+
+
+def fused_on_cpu(config) -> bool:
+    """Whether plain GD of ``config`` takes the fused steps of :mod:`~mgdlcore.training.fused` on the CPU (as
+    ``fused_epoch`` decides): full-batch training through ``training.grades`` of SGDL or MGDL networks with ReLU.
+    MSDL, the other activations, ``lr_bound``'s probes and the fields study's networks train eager."""
+    if engine(config) != "gd" or type(config).KIND not in _FUSED_KINDS:
+        return False
+    if getattr(config, "batch_size", None) is not None:
+        return False
+    structure = getattr(config, "structure", None)
+    if structure is not None and isinstance(get_structure(structure), MSDLStructure):
+        return False
+    return (getattr(config, "activation", None) or "relu") == "relu"
+
+
+@lru_cache(maxsize=None)
+def eager_step(net: tuple, n: int) -> tuple[int, int]:
+    """``(operations, elements written)`` of one eager plain-GD step of ``training.train`` (zero the gradients, the
+    loss (1), back-propagation, ``torch.optim.SGD``'s step, the loss kept) on ``n`` points, counted by running the
+    step in a ``TorchDispatchMode``. ``net``: ``("mlp", widths, activation)`` or ``("msdl", structure, activation)``."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from ..models import MLP, build_network
+    from ..training.loop import half_mse
+
+    kind, spec, act = net
+    model = (build_network(get_structure(spec), activation=act) if kind == "msdl"
+             else MLP(spec, activation=act))
+    in_dim = get_structure(spec).input_dim if kind == "msdl" else spec[0]
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(n, in_dim, generator=gen), torch.rand(n, 1, generator=gen)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    slot = torch.empty((), dtype=torch.float64)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss = half_mse(y, model(x))
+        loss.backward()
+        opt.step()
+        slot.copy_(loss.detach())
+
+    class Count(TorchDispatchMode):
+        ops = elements = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            self.ops += 1
+            self.elements += sum(t.numel() for t in (out if isinstance(out, (tuple, list)) else (out,))
+                                 if isinstance(t, torch.Tensor))
+            return out
+
+    step()                                # the first step allocates what later steps reuse
+    with Count() as count:
+        step()
+    return count.ops, count.elements
+
+
 def model_key(device: str, config) -> str:
-    """The key of ``config``'s model on ``device`` ("cpu", "cuda"): the device, plus " gd" for plain GD."""
+    """The key of ``config``'s model on ``device`` ("cpu", "cuda"): the device, plus " gd" for plain GD, and on the
+    CPU " gd eager" for plain GD that takes no fused steps (:func:`fused_on_cpu`)."""
+    if isinstance(config, dict):
+        from .runner import config_from_dict
+        config = config_from_dict(config)
     kind = engine(config)
+    if kind and device == "cpu" and not fused_on_cpu(config):
+        kind = "gd eager"
     return f"{device} {kind}" if kind else device
 
 
-def seconds(models: dict[str, DeviceModel | CheckModel], device: str, config) -> float:
+def seconds(models: dict[str, DeviceModel | EagerModel | CheckModel], device: str, config) -> float:
     """Estimated seconds of training ``config`` on ``device`` by the model of its engine, and of its eigenvalue
     checks by the device's check model (key ``"<device> checks"``)."""
     training = models[model_key(device, config)].seconds(work(config))
@@ -290,14 +417,15 @@ def _fit_positive(start, predict, seconds: np.ndarray) -> list[float]:
     return [float(v) for v in np.exp(sol.x)]
 
 
-def fit(records) -> dict[str, DeviceModel | CheckModel]:
+def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
     """One :class:`DeviceModel` per device type and engine (keys of ``BENCHMARK_DEFAULTS``: "cpu", "cuda", and
-    "cpu gd", "cuda gd" for plain gradient descent) from the trained ``records``' seconds, then one
+    "cpu gd", "cuda gd" for plain gradient descent), an :class:`EagerModel` for plain GD run eager on the CPU (key
+    "cpu gd eager"), each from the trained ``records``' seconds, then one
     :class:`CheckModel` per device type (keys "cpu checks", "cuda checks") from the seconds of the records that
     tracked eigenvalues beyond the training estimate."""
     from .runner import config_from_dict
 
-    rows: dict[str, list[tuple[float, int, float]]] = {}
+    rows: dict[str, list[tuple[Work, float]]] = {}
     tracked: list[tuple[str, object, Work, Checks, float]] = []
     for rec in records:
         seconds = rec.provenance.get("seconds")
@@ -321,14 +449,22 @@ def fit(records) -> dict[str, DeviceModel | CheckModel]:
                 tracked.append((device, config, w, c, float(seconds)))
             continue
         if w.epochs:
-            rows.setdefault(model_key(device, rec.config), []).append((w.flops, w.epochs, float(seconds)))
-    out: dict[str, DeviceModel | CheckModel] = {}
+            rows.setdefault(model_key(device, config), []).append((w, float(seconds)))
+    out: dict[str, DeviceModel | EagerModel | CheckModel] = {}
+    for key, defaults in EAGER_DEFAULTS.items():
+        data = rows.get(key, [])
+        if len(data) < MIN_RECORDS:
+            out[key] = EagerModel(*defaults, "defaults")
+            continue
+        ops, el, t = (np.array(col, dtype=float) for col in zip(*((w.ops, w.elements, t) for w, t in data)))
+        per_op, per_element, setup = _fit_positive(defaults, lambda p, o=ops, m=el: p[2] + p[0] * o + p[1] * m, t)
+        out[key] = EagerModel(per_op, per_element, setup, f"fitted to {len(data)} {key} records")
     for device, defaults in BENCHMARK_DEFAULTS.items():
         data = rows.get(device, [])
         if len(data) < MIN_RECORDS:
             out[device] = DeviceModel(*defaults, "benchmark defaults")
             continue
-        f, e, t = (np.array(col, dtype=float) for col in zip(*data))
+        f, e, t = (np.array(col, dtype=float) for col in zip(*((w.flops, w.epochs, t) for w, t in data)))
         # parameters: 1 / rate, overhead per epoch, setup, each within FIT_RANGE of the benchmark's figure
         inv_rate, overhead, setup = _fit_positive((1.0 / defaults[0], defaults[1], defaults[2]),
                                                   lambda p, f=f, e=e: p[2] + p[0] * f + p[1] * e, t)
