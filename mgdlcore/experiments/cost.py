@@ -19,7 +19,7 @@ would misjudge each. Plain GD that the CPU runs eager (:func:`fused_on_cpu`: MSD
 ``lr_bound``'s probes) gets an :class:`EagerModel` instead (key "cpu gd eager"): such a step is hundreds of small
 tensor operations, so its time follows their count and the elements they write (:func:`eager_step`, counted by
 running one step), not the FLOPs of its linear layers; priced by the fused model, Sec. 7's MSDL runs came out
-10-50 times too cheap.
+3-20 times too cheap.
 
 Eigenvalue checks are counted (:func:`checks`): a run that tracks the eigenvalues of ``I - eta H`` (the
 ``eigenvalues`` kind every ``eval_every`` epochs, the tracked ``gd_dynamics`` tasks every ``track_every``, the
@@ -77,7 +77,7 @@ CHECK_DEFAULTS = {"cpu": (1.6e9, 4.0), "cuda": (1.5e11, 0.3)}
 # (results/msdl_variants, 3,000 GD epochs on 1,024 points, two runs at once on the 2-core CPU; adopted records, so
 # the fit below does not see them). Their medians in ms per epoch, measured against this model: MSDL with ReLU 5.7
 # against 4.7, sReLU 6.1 / 6.9, B-spline 11.6 / 14.0; the deeper MSDL 7.5 / 6.9, 10.8 / 10.6, 24.2 / 23.1. The
-# fused steps' model ("cpu gd") would price them at 0.2-0.5 ms per epoch.
+# fused steps' model ("cpu gd") priced them at 0.5 ms (MSDL) and 2.5 ms (the deeper one) per epoch.
 EAGER_DEFAULTS = {"cpu gd eager": (1.12e-5, 2.76e-10, 1.0)}
 # Hessian-vector products of one Lanczos check (analysis.hessian.both_ends, k = 10, tol 1e-5): the benchmark took
 # 68 on SGDL (28) and 271-334 on grade 1 of MGDL (32) at 4,096 points (benchmarks/README.md)
