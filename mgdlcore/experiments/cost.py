@@ -309,8 +309,7 @@ def checks(config) -> Checks:
 def engine(config) -> str:
     """``"gd"`` for a run by plain gradient descent (eq. (2)/(4): fused steps on the CPU, CUDA graphs on a GPU),
     ``""`` for the other optimisers (Adam, mini-batch SGD)."""
-    optimizer = config.get("optimizer", "gd") if isinstance(config, dict) else getattr(config, "optimizer", "gd")
-    return "gd" if optimizer == "gd" else ""
+    return "gd" if getattr(config, "optimizer", "gd") == "gd" else ""
 
 
 # the kinds whose networks train through ``training.grades`` full batch, which hands ``training.fused`` its steps
@@ -343,9 +342,11 @@ def eager_step(net: tuple, n: int) -> tuple[int, int]:
     from ..training.loop import half_mse
 
     kind, spec, act = net
-    model = (build_network(get_structure(spec), activation=act) if kind == "msdl"
-             else MLP(spec, activation=act))
-    in_dim = get_structure(spec).input_dim if kind == "msdl" else spec[0]
+    if kind == "msdl":
+        structure = get_structure(spec)
+        model, in_dim = build_network(structure, activation=act), structure.input_dim
+    else:
+        model, in_dim = MLP(spec, activation=act), spec[0]
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(n, in_dim, generator=gen), torch.rand(n, 1, generator=gen)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
@@ -417,6 +418,13 @@ def _fit_positive(start, predict, seconds: np.ndarray) -> list[float]:
     return [float(v) for v in np.exp(sol.x)]
 
 
+def _fit_setup_and_two_terms(data: list[tuple[Work, float]], terms, start) -> list[float]:
+    """``(a, b, setup)`` of ``seconds = setup + a x + b y`` with ``(x, y) = terms(work)``, fitted to the
+    ``(work, seconds)`` rows of one model from ``start`` (:func:`_fit_positive`)."""
+    x, y, t = (np.array(col, dtype=float) for col in zip(*((*terms(w), t) for w, t in data)))
+    return _fit_positive(start, lambda p: p[2] + p[0] * x + p[1] * y, t)
+
+
 def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
     """One :class:`DeviceModel` per device type and engine (keys of ``BENCHMARK_DEFAULTS``: "cpu", "cuda", and
     "cpu gd", "cuda gd" for plain gradient descent), an :class:`EagerModel` for plain GD run eager on the CPU (key
@@ -456,18 +464,16 @@ def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
         if len(data) < MIN_RECORDS:
             out[key] = EagerModel(*defaults, "defaults")
             continue
-        ops, el, t = (np.array(col, dtype=float) for col in zip(*((w.ops, w.elements, t) for w, t in data)))
-        per_op, per_element, setup = _fit_positive(defaults, lambda p, o=ops, m=el: p[2] + p[0] * o + p[1] * m, t)
+        per_op, per_element, setup = _fit_setup_and_two_terms(data, lambda w: (w.ops, w.elements), defaults)
         out[key] = EagerModel(per_op, per_element, setup, f"fitted to {len(data)} {key} records")
     for device, defaults in BENCHMARK_DEFAULTS.items():
         data = rows.get(device, [])
         if len(data) < MIN_RECORDS:
             out[device] = DeviceModel(*defaults, "benchmark defaults")
             continue
-        f, e, t = (np.array(col, dtype=float) for col in zip(*((w.flops, w.epochs, t) for w, t in data)))
         # parameters: 1 / rate, overhead per epoch, setup, each within FIT_RANGE of the benchmark's figure
-        inv_rate, overhead, setup = _fit_positive((1.0 / defaults[0], defaults[1], defaults[2]),
-                                                  lambda p, f=f, e=e: p[2] + p[0] * f + p[1] * e, t)
+        inv_rate, overhead, setup = _fit_setup_and_two_terms(data, lambda w: (w.flops, w.epochs),
+                                                             (1.0 / defaults[0], defaults[1], defaults[2]))
         out[device] = DeviceModel(1.0 / inv_rate, overhead, setup, f"fitted to {len(data)} {device} records")
     for device, (rate, setup) in CHECK_DEFAULTS.items():
         data = [(out[model_key(d, config)].seconds(w), c.count, c.flops, t)
