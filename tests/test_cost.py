@@ -1,6 +1,7 @@
 """The cost model's eigenvalue checks: how many a tracked run computes, what they add to its estimate, and their
 figures fitted to tracked records."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -80,7 +81,7 @@ def test_fit_recovers_known_check_figures():
     back both; too few tracked records, or only adopted, diverged or batched ones, leave the defaults."""
     machine = cost.DeviceModel(2e10, 4e-4, 3.0, "")
     eager = cost.EagerModel(*cost.EAGER_DEFAULTS["cpu gd eager"], "")     # MSDL trains eager on the CPU
-    checker = cost.CheckModel(3e9, 2.0, "")
+    checker = cost.CheckModel(3e9, 2.0, "", *cost.LANCZOS_EAGER_DEFAULTS["cpu"])   # Lanczos products at defaults
 
     def trainer(config):
         return eager if cost.model_key("cpu", config) == "cpu gd eager" else machine
@@ -95,12 +96,16 @@ def test_fit_recovers_known_check_figures():
                eigenvalues.make_config("synthetic", "MGDL", "smoke", device="cpu", epochs=50000, eval_every=1000),
                eigenvalues.make_config("synthetic", "MGDL", "smoke", device="cpu", epochs=300, eval_every=10),
                gd_dynamics.make_config("msdl", 1, "MSDL", 0.01, "smoke", tracked=True, device="cpu", epochs=4000,
-                                       eval_every=100, track_every=500)]
+                                       eval_every=100, track_every=500),
+               gd_dynamics.make_config("msdl_variants", 1, "MSDL", 0.004, "smoke", tracked=True, device="cpu",
+                                       structure="msdl-deep", activation="srelu", eigen_method="lanczos",
+                                       epochs=3000, eval_every=100, track_every=500)]
+    assert cost.checks(tracked[-1]).ops > 0                                 # a Lanczos track among them
     plain = [record(c) for c in untracked]
     models = cost.fit(plain + [record(c) for c in tracked])
     got = models["cpu checks"]
     assert abs(got.rate / checker.rate - 1) < 1e-3 and abs(got.setup / checker.setup - 1) < 1e-3, got
-    assert got.source == "fitted to 4 tracked cpu records" and models["cuda checks"].source == "defaults"
+    assert got.source == "fitted to 5 tracked cpu records" and models["cuda checks"].source == "defaults"
     assert models["cpu gd"].rate == pytest.approx(machine.rate, rel=1e-3)   # tracked records leave training alone
     for c in tracked:
         want = trainer(c).seconds(cost.work(c)) + checker.seconds(cost.checks(c))
@@ -109,7 +114,41 @@ def test_fit_recovers_known_check_figures():
                 record(tracked[2], seconds_complete=False), SimpleNamespace(**{**vars(record(tracked[3])),
                                                                               "diverged": True})]
     assert cost.fit(plain + [record(c) for c in tracked[:3]] + excluded)["cpu checks"] == cost.CheckModel(
-        *cost.CHECK_DEFAULTS["cpu"], "defaults")
+        *cost.CHECK_DEFAULTS["cpu"], "defaults", *cost.LANCZOS_EAGER_DEFAULTS["cpu"])
+
+
+def test_lanczos_checks_are_priced_by_the_operations_of_their_products():
+    """A Lanczos check is ``lanczos_products`` Hessian-vector products, each the operations and elements that one
+    product of ``analysis.hessian.hvp_function`` runs (several steps' worth: forward-over-reverse); the CPU prices
+    them by those, a GPU by those and their FLOPs; dense checks have none."""
+    step = {a: cost.eager_step(("msdl", "msdl-deep", a), 1024) for a in ("relu", "srelu", "bspline2")}
+    hvp = {a: cost.eager_hvp(("msdl", "msdl-deep", a), 1024) for a in ("relu", "srelu", "bspline2")}
+    assert hvp["relu"][0] < hvp["srelu"][0] < hvp["bspline2"][0]
+    assert all(hvp[a][0] > 3 * step[a][0] and hvp[a][1] > 2 * step[a][1] for a in hvp)
+    assert cost.eager_hvp(("msdl", "msdl-deep", "srelu"), 2048)[1] > hvp["srelu"][1]   # elements grow with points
+
+    deep, = (c for c in gd_dynamics.configs("paper", ("msdl_variants",), settings=[1], device="cpu")
+             if c.track_every and (c.structure, c.activation) == ("msdl-deep", "srelu"))
+    assert deep.eigen_method == "lanczos" and cost.lanczos_products(deep) == cost.LANCZOS_PRODUCTS_SYNTHETIC
+    products = 101 * cost.LANCZOS_PRODUCTS_SYNTHETIC
+    c = cost.checks(deep)
+    assert (c.count, c.flops, c.ops, c.elements) == (101, 0.0, products * hvp["srelu"][0], products * hvp["srelu"][1])
+    assert c.lanczos_flops == products * 12.0 * 1024 * cost._layer_sum((1, *get_structure("msdl-deep").hidden, 1)) \
+        * len(get_structure("msdl-deep").scales)
+    lr_bound = stability.make_config(1, "SGDL", "smoke", device="cpu", epochs=20, track_every=10, n_bisect=1)
+    assert cost.lanczos_products(lr_bound) == cost.LANCZOS_PRODUCTS and cost.checks(lr_bound).ops > 0
+
+    models = cost.fit([])
+    bare = replace(deep, track_every=None)
+    assert cost.work(bare) == cost.work(deep)
+    for device in ("cpu", "cuda"):
+        m = models[f"{device} checks"]
+        per_op, per_element, _ = cost.LANCZOS_EAGER_DEFAULTS[device]
+        by_flops = device == "cuda"               # the CPU's elements term stands for the products' arithmetic
+        want = (101 * m.setup + c.ops * per_op + c.elements * per_element
+                + (c.lanczos_flops / m.rate if by_flops else 0.0))
+        assert cost.seconds(models, device, deep) - cost.seconds(models, device, bare) == pytest.approx(want)
+    assert models["cpu checks"].seconds(c) > 3600                   # hours of checks, not minutes
 
 
 def test_lr_bound_work_counts_its_probes_and_earlier_grades(monkeypatch):

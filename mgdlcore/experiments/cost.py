@@ -27,15 +27,22 @@ sharpness of ``lr_bound``) computes them at epoch 0, at every multiple of the in
 each SGDL or MSDL model and each MGDL grade, in the trainable parameters of the network being trained. A check's
 work with ``P`` such parameters and ``N`` training points is ``N P^2 + P^3`` for a dense Hessian by the closed form
 (``analysis.hessian.mlp_output_loss_hessian``, then all eigenvalues by ``eigvalsh``), ``P h + P^3`` by autodiff
-(smooth activations, MSDL: ``P`` Hessian-vector products) and ``LANCZOS_PRODUCTS * h`` by Lanczos, with
-``h = 12 N sum(fan_in * fan_out)`` a Hessian-vector product's FLOPs (two gradients' worth). On a device, checks
-take ``count * check_setup + check_flops / check_rate`` (:class:`CheckModel`), fitted like the training figures to
+(smooth activations, MSDL: ``P`` Hessian-vector products) and ``products * h`` by Lanczos, with
+``h = 12 N sum(fan_in * fan_out)`` a Hessian-vector product's FLOPs (two gradients' worth) and ``products`` the
+products of one solve (:func:`lanczos_products`). A Lanczos product is a forward-over-reverse pass of thousands of
+small eager operations, so its time follows their count (:func:`eager_hvp`), not ``h``: on the deep sReLU MSDL of
+Sec. 7's variants (``P`` = 5,636, ``N`` = 1,024) one product is 3,562 operations for 0.069 MFLOP of ``h``, and with
+the B-spline 8,962 for the same ``h``. On a device, checks
+take ``count * check_setup + check_flops / check_rate`` plus, for Lanczos, ``per_op`` times the operations and
+``per_element`` times the elements its products write (:class:`CheckModel`), fitted like the training figures to
 the seconds beyond the training estimate of the tracked records of that device type (those that ran to their end,
 diverged ones excluded, made by current code, not in a batch), within ``FIT_RANGE`` of ``CHECK_DEFAULTS``, which
 are used alone until ``MIN_RECORDS`` such records exist. Not counted: the loss evaluations every ``eval_every``
 epochs and after training; the early end of ``lr_bound``'s diverging probes (its training is priced as
 :func:`stability_runs` full runs, an upper bound, so its records calibrate neither model); and a stopping rule
-(``stop_below``) that ends a grade early (its checks are counted to the grade's end). A Lanczos solve can take many more products than ``LANCZOS_PRODUCTS`` on an ill-conditioned Hessian.
+(``stop_below``) that ends a grade early (its checks are counted to the grade's end). The products of a Lanczos
+solve depend on the spectrum the training has reached, which no config tells: :func:`lanczos_products` gives the
+measured figure of each kind of run.
 """
 
 from __future__ import annotations
@@ -79,9 +86,25 @@ CHECK_DEFAULTS = {"cpu": (1.6e9, 4.0), "cuda": (1.5e11, 0.3)}
 # against 4.7, sReLU 6.1 / 6.9, B-spline 11.6 / 14.0; the deeper MSDL 7.5 / 6.9, 10.8 / 10.6, 24.2 / 23.1. The
 # fused steps' model ("cpu gd") priced them at 0.5 ms (MSDL) and 2.5 ms (the deeper one) per epoch.
 EAGER_DEFAULTS = {"cpu gd eager": (1.12e-5, 2.76e-10, 1.0)}
-# Hessian-vector products of one Lanczos check (analysis.hessian.both_ends, k = 10, tol 1e-5): the benchmark took
-# 68 on SGDL (28) and 271-334 on grade 1 of MGDL (32) at 4,096 points (benchmarks/README.md)
+# Hessian-vector products of one Lanczos check (analysis.hessian.both_ends, k = 10): the benchmark took 68 on SGDL
+# (28) and 271-334 on grade 1 of MGDL (32) at 4,096 points, at initialisation (benchmarks/README.md, tol 1e-5)
 LANCZOS_PRODUCTS = 200
+# ... and on the synthetic problems, where a tracked run reaches the edge of stability: the deep sReLU MSDL of
+# Sec. 7's variants (setting 1, eta 0.004, tol 1e-6, as the tracked runs call it) took 75 at initialisation and
+# 6,036 at epoch 680,000 of its paper-profile run (scratch measurements, three processes on the 2-core CPU: 534 s
+# for the check, 88 ms a product). Nearly all go to the small end of H, the ten largest eigenvalues of I - eta H
+# (about 1): Lanczos for the large end alone ("LA") took 28 products at that checkpoint. The figure is what the
+# checks of a 10^6-epoch run see after the first 150,000-250,000 epochs, which is most of them.
+LANCZOS_PRODUCTS_SYNTHETIC = 6_000
+# seconds per operation and per element written of a Lanczos product run eager, per device type: cpu, the eager
+# training model's figures (EAGER_DEFAULTS; measured on the deep sReLU MSDL: 83 ms a product with three processes
+# on the two cores, against 46 ms by these figures, so these are low by up to 1.8x for torch.func's forward-over-
+# reverse); cuda, the H100's eager GD epoch of (26) (benchmarks/README.md, graph_eager_ms: 1.92 ms for the 102
+# operations eager_step counts, 19 us each), with the products' FLOPs at the check rate (lanczos_32_4096: 271
+# products of grade 1 of (32) at 4,096 points, 324 operations and 8.2e8 FLOPs each, took 5.9 ms a product, what
+# the FLOPs alone give; so that benchmark cannot tell the cost of an operation)
+# (per_op s, per_element s, whether the products' FLOPs are priced at the check rate too)
+LANCZOS_EAGER_DEFAULTS = {"cpu": (1.12e-5, 2.76e-10, False), "cuda": (1.9e-5, 0.0, True)}
 
 
 @dataclass(frozen=True)
@@ -133,25 +156,39 @@ class EagerModel:
 
 @dataclass(frozen=True)
 class Checks:
-    """A run's eigenvalue checks: how many, and their FLOPs in all (see the module docstring)."""
+    """A run's eigenvalue checks: how many, their FLOPs in all, and the operations and elements written of their
+    Lanczos products, run eager (:func:`eager_hvp`; zero for dense checks). See the module docstring."""
 
     count: int
-    flops: float
+    flops: float                 # dense checks' work
+    lanczos_flops: float = 0.0   # the FLOPs of the Lanczos products
+    ops: float = 0.0             # their operations ...
+    elements: float = 0.0        # ... and the elements those write
 
 
 @dataclass(frozen=True)
 class CheckModel:
-    """``seconds = count * setup + flops / rate`` of a run's eigenvalue checks on one device type."""
+    """``seconds = count * setup + flops / rate + ops * per_op + elements * per_element`` of a run's eigenvalue
+    checks on one device type, the Lanczos products' FLOPs added to ``flops`` where ``lanczos_by_flops`` (a GPU,
+    where large products are bound by their arithmetic; on the CPU the elements term stands for it, as in
+    :class:`EagerModel`)."""
 
     rate: float          # FLOP/s of check work
     setup: float         # seconds per check
     source: str
+    per_op: float = 0.0          # seconds per operation of a Lanczos product
+    per_element: float = 0.0     # seconds per element a Lanczos product writes
+    lanczos_by_flops: bool = False
 
     def seconds(self, checks: Checks) -> float:
-        return checks.count * self.setup + checks.flops / self.rate
+        flops = checks.flops + (checks.lanczos_flops if self.lanczos_by_flops else 0.0)
+        return (checks.count * self.setup + flops / self.rate + checks.ops * self.per_op
+                + checks.elements * self.per_element)
 
     def describe(self) -> str:
-        return f"{self.setup:.1f} s per check + {self.rate / 1e9:.2f} GFLOP/s of check work ({self.source})"
+        return (f"{self.setup:.1f} s per check + {self.rate / 1e9:.2f} GFLOP/s of check work + "
+                f"{self.per_op * 1e6:.1f} us per operation and {self.per_element * 1e9:.2f} ns per element of a "
+                f"Lanczos product ({self.source})")
 
 
 def _layer_sum(widths) -> int:
@@ -286,24 +323,34 @@ def checks(config) -> Checks:
         return Checks(0, 0.0)
     s = get_structure(config.structure)
     copies = 1
+    act = getattr(config, "activation", None) or "relu"
     if isinstance(s, MGDLStructure):
         grades = [config.grade] if kind == "stability" else range(1, s.n_grades + 1)
-        nets = [s.grade_widths(g) for g in grades]
+        nets = [(s.grade_widths(g), ("mlp", s.grade_widths(g), act)) for g in grades]
     elif isinstance(s, MSDLStructure):             # one network of len(scales) subnetworks, summed
-        nets, copies = [(s.input_dim, *s.hidden, s.output_dim)], len(s.scales)
+        nets, copies = [((s.input_dim, *s.hidden, s.output_dim), ("msdl", s.name, act))], len(s.scales)
     else:
-        nets = [s.widths]
+        nets = [(s.widths, ("mlp", s.widths, act))]
     each = max(0, n_checks(config.epochs, every) + extra)
     n = _points(config)
-    flops = 0.0
-    for widths in nets:
+    flops = lanczos_flops = ops = elements = 0.0
+    for widths, net in nets:
         p, hvp = copies * _parameters(widths), 12.0 * n * copies * _layer_sum(widths)
         if method == "lanczos":
-            one = LANCZOS_PRODUCTS * hvp
+            products = each * lanczos_products(config)
+            o, m = eager_hvp(net, n)
+            lanczos_flops, ops, elements = lanczos_flops + products * hvp, ops + products * o, elements + products * m
         else:
-            one = (n * float(p) ** 2 if closed else p * hvp) + float(p) ** 3
-        flops += each * one
-    return Checks(each * len(nets), flops)
+            flops += each * ((n * float(p) ** 2 if closed else p * hvp) + float(p) ** 3)
+    return Checks(each * len(nets), flops, lanczos_flops, ops, elements)
+
+
+def lanczos_products(config) -> int:
+    """Hessian-vector products of one Lanczos check of ``config``: ``LANCZOS_PRODUCTS_SYNTHETIC`` for a run tracked
+    on a synthetic problem, where the small end of the Hessian becomes a cluster Lanczos resolves slowly, else
+    ``LANCZOS_PRODUCTS`` (measured at initialisation on the Table-1 networks)."""
+    synthetic = type(config).KIND == "gd_dynamics" and getattr(config, "image", None) is None
+    return LANCZOS_PRODUCTS_SYNTHETIC if synthetic else LANCZOS_PRODUCTS
 
 
 def engine(config) -> str:
@@ -336,19 +383,10 @@ def eager_step(net: tuple, n: int) -> tuple[int, int]:
     loss (1), back-propagation, ``torch.optim.SGD``'s step, the loss kept) on ``n`` points, counted by running the
     step in a ``TorchDispatchMode``. ``net``: ``("mlp", widths, activation)`` or ``("msdl", structure, activation)``."""
     import torch
-    from torch.utils._python_dispatch import TorchDispatchMode
 
-    from ..models import MLP, build_network
     from ..training.loop import half_mse
 
-    kind, spec, act = net
-    if kind == "msdl":
-        structure = get_structure(spec)
-        model, in_dim = build_network(structure, activation=act), structure.input_dim
-    else:
-        model, in_dim = MLP(spec, activation=act), spec[0]
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.rand(n, in_dim, generator=gen), torch.rand(n, 1, generator=gen)
+    model, x, y = _network_and_points(net, n)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
     slot = torch.empty((), dtype=torch.float64)
 
@@ -358,6 +396,47 @@ def eager_step(net: tuple, n: int) -> tuple[int, int]:
         loss.backward()
         opt.step()
         slot.copy_(loss.detach())
+
+    return _count_operations(step)
+
+
+@lru_cache(maxsize=None)
+def eager_hvp(net: tuple, n: int) -> tuple[int, int]:
+    """``(operations, elements written)`` of one Hessian-vector product of a Lanczos check on ``n`` points
+    (``analysis.hessian.hvp_function``: forward-over-reverse by ``torch.func``, on a vector), counted like
+    :func:`eager_step`."""
+    import numpy as np
+
+    from ..analysis.hessian import OutputLoss, hvp_function, n_trainable
+    from ..training.loop import half_mse
+
+    model, x, y = _network_and_points(net, n)
+    hvp = hvp_function(model, OutputLoss(x, lambda out: half_mse(y, out)))
+    v = np.ones(n_trainable(model))
+    return _count_operations(lambda: hvp(v))
+
+
+def _network_and_points(net: tuple, n: int):
+    """A network ``("mlp", widths, activation)`` or ``("msdl", structure, activation)`` and ``n`` random points."""
+    import torch
+
+    from ..models import MLP, build_network
+
+    kind, spec, act = net
+    if kind == "msdl":
+        structure = get_structure(spec)
+        model, in_dim = build_network(structure, activation=act), structure.input_dim
+    else:
+        model, in_dim = MLP(spec, activation=act), spec[0]
+    gen = torch.Generator().manual_seed(0)
+    return model, torch.rand(n, in_dim, generator=gen), torch.rand(n, 1, generator=gen)
+
+
+def _count_operations(run) -> tuple[int, int]:
+    """``(operations, elements written)`` of one call of ``run``, counted in a ``TorchDispatchMode`` after a first
+    call (which allocates what later calls reuse)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
 
     class Count(TorchDispatchMode):
         ops = elements = 0
@@ -369,9 +448,9 @@ def eager_step(net: tuple, n: int) -> tuple[int, int]:
                                  if isinstance(t, torch.Tensor))
             return out
 
-    step()                                # the first step allocates what later steps reuse
+    run()
     with Count() as count:
-        step()
+        run()
     return count.ops, count.elements
 
 
@@ -476,16 +555,19 @@ def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
                                                              (1.0 / defaults[0], defaults[1], defaults[2]))
         out[device] = DeviceModel(1.0 / inv_rate, overhead, setup, f"fitted to {len(data)} {device} records")
     for device, (rate, setup) in CHECK_DEFAULTS.items():
-        data = [(out[model_key(d, config)].seconds(w), c.count, c.flops, t)
+        base = CheckModel(rate, setup, "defaults", *LANCZOS_EAGER_DEFAULTS[device])
+        # the Lanczos products' operations and elements are priced at the defaults; the fit moves rate and setup
+        data = [(out[model_key(d, config)].seconds(w) + c.ops * base.per_op + c.elements * base.per_element, c.count,
+                 c.flops + (c.lanczos_flops if base.lanczos_by_flops else 0.0), t)
                 for d, config, w, c, t in tracked if d == device]
         if len(data) < MIN_RECORDS:
-            out[f"{device} checks"] = CheckModel(rate, setup, "defaults")
+            out[f"{device} checks"] = base
             continue
         train, n, f, t = (np.array(col, dtype=float) for col in zip(*data))
         # parameters: 1 / check rate, setup per check, within FIT_RANGE of the defaults; the training estimate is
         # fixed, so the checks take the seconds beyond it
         inv_rate, per_check = _fit_positive((1.0 / rate, setup), lambda p, train=train, n=n, f=f: train + p[1] * n
                                             + p[0] * f, t)
-        out[f"{device} checks"] = CheckModel(1.0 / inv_rate, per_check,
-                                             f"fitted to {len(data)} tracked {device} records")
+        out[f"{device} checks"] = replace(base, rate=1.0 / inv_rate, setup=per_check,
+                                          source=f"fitted to {len(data)} tracked {device} records")
     return out
