@@ -104,7 +104,7 @@ LANCZOS_PRODUCTS_SYNTHETIC = 6_000
 # products of grade 1 of (32) at 4,096 points, 324 operations and 8.2e8 FLOPs each, took 5.9 ms a product, what
 # the FLOPs alone give; so that benchmark cannot tell the cost of an operation)
 # (per_op s, per_element s, whether the products' FLOPs are priced at the check rate too)
-LANCZOS_EAGER_DEFAULTS = {"cpu": (1.12e-5, 2.76e-10, False), "cuda": (1.9e-5, 0.0, True)}
+LANCZOS_EAGER_DEFAULTS = {"cpu": (*EAGER_DEFAULTS["cpu gd eager"][:2], False), "cuda": (1.9e-5, 0.0, True)}
 
 
 @dataclass(frozen=True)
@@ -180,10 +180,16 @@ class CheckModel:
     per_element: float = 0.0     # seconds per element a Lanczos product writes
     lanczos_by_flops: bool = False
 
+    def flops(self, checks: Checks) -> float:
+        """The FLOPs priced at ``rate``."""
+        return checks.flops + (checks.lanczos_flops if self.lanczos_by_flops else 0.0)
+
+    def eager_seconds(self, checks: Checks) -> float:
+        """The seconds of the Lanczos products' operations and elements."""
+        return checks.ops * self.per_op + checks.elements * self.per_element
+
     def seconds(self, checks: Checks) -> float:
-        flops = checks.flops + (checks.lanczos_flops if self.lanczos_by_flops else 0.0)
-        return (checks.count * self.setup + flops / self.rate + checks.ops * self.per_op
-                + checks.elements * self.per_element)
+        return checks.count * self.setup + self.flops(checks) / self.rate + self.eager_seconds(checks)
 
     def describe(self) -> str:
         return (f"{self.setup:.1f} s per check + {self.rate / 1e9:.2f} GFLOP/s of check work + "
@@ -557,8 +563,7 @@ def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
     for device, (rate, setup) in CHECK_DEFAULTS.items():
         base = CheckModel(rate, setup, "defaults", *LANCZOS_EAGER_DEFAULTS[device])
         # the Lanczos products' operations and elements are priced at the defaults; the fit moves rate and setup
-        data = [(out[model_key(d, config)].seconds(w) + c.ops * base.per_op + c.elements * base.per_element, c.count,
-                 c.flops + (c.lanczos_flops if base.lanczos_by_flops else 0.0), t)
+        data = [(out[model_key(d, config)].seconds(w) + base.eager_seconds(c), c.count, base.flops(c), t)
                 for d, config, w, c, t in tracked if d == device]
         if len(data) < MIN_RECORDS:
             out[f"{device} checks"] = base
