@@ -56,6 +56,22 @@ def test_configs_keys_and_subjects():
         make_config("msdl_variants", 1, "MGDL", 0.01, "cpu", device="cpu")
 
 
+def test_a_gpu_tracks_the_deep_variants_by_the_dense_hessian(monkeypatch):
+    """On a GPU every tracked variant's Hessian is dense (seconds a check); on a CPU the deep one's is Lanczos (its
+    dense Hessian by autodiff needs about 23 GB with the B-spline)."""
+    import torch
+
+    from mgdlcore.experiments import gd_dynamics
+
+    monkeypatch.setattr(gd_dynamics, "resolve_device", lambda d: torch.device("cuda" if d == "cuda" else "cpu"))
+    for profile in ("paper", "cpu"):
+        gpu = [c for c in configs(profile, ("msdl_variants",), device="cuda") if c.track_every]
+        cpu = [c for c in configs(profile, ("msdl_variants",), device="cpu") if c.track_every]
+        assert {c.eigen_method for c in gpu} == {"dense"} and {c.device for c in gpu} == {"cuda"}
+        assert {(c.structure, c.eigen_method) for c in cpu} == {("msdl", "dense"), ("msdl-deep", "lanczos")}
+        assert len(gpu) == len(cpu) == 12
+
+
 def test_dense_and_lanczos_tracks_agree_for_a_compact_activation(tmp_path):
     kw = dict(tracked=True, device="cpu", epochs=10, eval_every=10, track_every=10, n_eigen=3, activation="srelu")
     dense = run(make_config("msdl_variants", 1, "MSDL", 0.004, "smoke", **kw), results_dir=tmp_path,

@@ -370,7 +370,9 @@ _SYN_LRS = (0.001, 0.003, 0.006, 0.01, 0.03, 0.06, 0.1, 0.3, 0.5)
 _OPT_RUNS = (("gd", 0.1, None), ("adam", 0.001, None), ("adam", 0.01, None), ("sgd", 0.1, 64))
 # task "msdl_variants": the paper's MSDL and a deeper, wider one, each with ReLU and the compactly supported activations
 # (tracked: dense Hessian for "msdl", 964 parameters; Lanczos for "msdl-deep", 5,636, whose dense Hessian by autodiff
-# takes about a minute per check here)
+# takes minutes per check on a CPU and, with the B-spline, more memory (about 23 GB) than a 24 GB machine has; on a
+# GPU the dense Hessian for both: at the edge of stability a Lanczos check of both ends takes about 6,000
+# Hessian-vector products of thousands of small kernels each, hours per run, where the dense one takes seconds)
 _VAR_STRUCTURES = ("msdl", "msdl-deep")
 _VAR_ACTS = ("relu", *COMPACT_ACTIVATIONS)
 PROFILE_SETTINGS = {
@@ -496,6 +498,7 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
                     out.append(make_config("activation", st, m, s["act_track_lr"], profile, tracked=True,
                                            track_every=s["act_track_every"], **common))
     if "msdl_variants" in tasks:   # beyond the paper: Sec. 7's conjecture (a sweep and one tracked run per variant)
+        on_gpu = resolve_device(device).type == "cuda"
         for st in (st for st in s["var_settings"] if st in settings):
             for struct in s["var_structures"]:
                 for act in s["var_acts"]:
@@ -503,7 +506,8 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
                     out += [make_config("msdl_variants", st, "MSDL", lr, profile, **common) for lr in s["var_lrs"]]
                     out.append(make_config("msdl_variants", st, "MSDL", SEC7_TRACKED_LR[(st, "MSDL")], profile,
                                            tracked=True, track_every=s["var_track_every"],
-                                           eigen_method="lanczos" if struct == "msdl-deep" else "dense", **common))
+                                           eigen_method="lanczos" if struct == "msdl-deep" and not on_gpu
+                                           else "dense", **common))
     if "optimizer" in tasks:    # beyond the paper: Adam (I - eta P H) and mini-batch SGD against GD
         for st in (st for st in s["opt_settings"] if st in settings):
             out += [make_config("optimizer", st, m, lr, profile, tracked=True, optimizer=opt, batch_size=bs,

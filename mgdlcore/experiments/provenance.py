@@ -5,7 +5,9 @@ compute (the idea of ``joblib.Memory`` and DVC): it is a hash, per module, of ev
 runner imports, directly or indirectly. Each module is hashed from its syntax tree with docstrings removed, so
 editing prose, comments or formatting does not make records stale, while any change to code does. The bookkeeping
 modules that never compute a number (records, provenance, the run/verify machinery, paper values, reports) are left
-out, so that improving them does not invalidate every record.
+out, so that improving them does not invalidate every record. So is each kind's *profile listing* (its ``configs``
+and what only that reads, :mod:`~mgdlcore.experiments.listings`): records are keyed by their whole config, so
+changing which configs a profile runs cannot move a recorded number.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ PACKAGE = PACKAGE_ROOT.name
 # modules that never change a computed number: left out of every code fingerprint
 BOOKKEEPING = frozenset({
     f"{PACKAGE}.experiments.config", f"{PACKAGE}.experiments.records", f"{PACKAGE}.experiments.provenance",
+    f"{PACKAGE}.experiments.listings",
     f"{PACKAGE}.experiments.runner", f"{PACKAGE}.experiments.verify", f"{PACKAGE}.experiments.profiles",
     f"{PACKAGE}.experiments.campaign", f"{PACKAGE}.experiments.segments", f"{PACKAGE}.experiments.parking",
 })
@@ -129,9 +132,45 @@ def _is_bookkeeping(name: str) -> bool:
     return name in BOOKKEEPING or name.startswith(BOOKKEEPING_PREFIXES) or _module_file(name).name == "__init__.py"
 
 
-def _normalised_source_hash(path: Path) -> str:
-    """sha256 (12 hex digits) of the syntax tree of ``path`` without docstrings: prose edits do not count."""
-    tree = _parse(path)
+def _resolve_names(module: str, node: ast.ImportFrom):
+    """``(package module, local name, imported name or None)`` for each name an ``ImportFrom`` node in ``module``
+    binds (None: the name is itself a module, as in ``from . import hessian``)."""
+    found = _resolve(module, node)
+    if not found:
+        return
+    prefix = found[0]
+    for a in node.names:
+        local = a.asname or a.name
+        if f"{prefix}.{a.name}" in found:
+            yield f"{prefix}.{a.name}", local, None
+        else:
+            yield prefix, local, a.name
+
+
+def computing_modules() -> dict[str, Path]:
+    """``{module: file}`` of every package module that can compute a number (all but bookkeeping and ``__init__``)."""
+    out = {}
+    for path in sorted(PACKAGE_ROOT.rglob("*.py")):
+        name = ".".join((PACKAGE, *path.relative_to(PACKAGE_ROOT).with_suffix("").parts))
+        if path.name != "__init__.py" and not _is_bookkeeping(name):
+            out[name] = path
+    return out
+
+
+def listing_of(module: str) -> frozenset[str]:
+    """The top-level names of ``module``'s profile listing (:mod:`~mgdlcore.experiments.listings`), left out of its
+    hash."""
+    from .listings import package_listings
+
+    return package_listings(computing_modules(), _resolve_names).get(module, frozenset())
+
+
+def _normalised_source_hash(path: Path, listing: frozenset[str] = frozenset()) -> str:
+    """sha256 (12 hex digits) of the syntax tree of ``path`` without docstrings and without the top-level
+    definitions named in ``listing`` (the module's profile listing): prose and profile edits do not count."""
+    from .listings import without_listing
+
+    tree = without_listing(_parse(path), listing)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
@@ -162,7 +201,7 @@ def code_fingerprint(module: str) -> dict[str, str]:
             continue
         seen.add(m)
         todo.extend(_imports(m) - seen)
-    return {m.removeprefix(PACKAGE + "."): _normalised_source_hash(_module_file(m))
+    return {m.removeprefix(PACKAGE + "."): _normalised_source_hash(_module_file(m), listing_of(m))
             for m in sorted(seen) if _module_file(m) is not None and not _is_bookkeeping(m)}
 
 
