@@ -90,6 +90,9 @@ def test_a_grid_that_a_run_reads_is_code():
     # a run that lists configs itself makes the listing code
     calls = KIND.replace("return config[1] * RATE + helpers.scale", "return len(configs('paper')) * RATE")
     assert _listings(kind=calls)["pkg.kind"] == frozenset()
+    # a listing that rebinds a module-level name the run reads is code (and what only it reads stays hashed)
+    rebinding = KIND.replace("def configs(profile):\n", "def configs(profile):\n    global RATE\n    RATE = 1.0\n")
+    assert rebinding != KIND and _listings(kind=rebinding)["pkg.kind"] == frozenset()
     # a module-level statement that reads a grid (not a definition) is code too
     top = KIND + '\nassert SETTINGS["paper"]["lrs"]\n'
     assert "SETTINGS" not in _listings(kind=top)["pkg.kind"]

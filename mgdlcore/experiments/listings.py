@@ -10,16 +10,16 @@ same module that the listing reads and that nothing else reads. "Nothing else" i
 a number (the bookkeeping modules are left out: they never do): a name read by a non-listing definition of any of
 them -- its own module's or, through an import, another's -- is code, and is hashed. So a run path that calls
 ``configs`` or reads a profile grid makes them part of the fingerprint again, without anyone remembering to say so.
-Names are resolved by :mod:`symtable` in functions and classes (a parameter called ``configs`` is not the function),
+Names are resolved by ``symtable`` in functions and classes (a parameter called ``configs`` is not the function),
 and by the syntax tree in module-level statements and attribute reads (``gd_dynamics.PROFILE_SETTINGS``), where a
-name read too many is harmless: it can only keep a definition in the fingerprint.
+name read too many is harmless: it can only keep a definition in the fingerprint. A listing builds configs and
+nothing else; a function that rebinds a module-level name (``global``) is never taken for one.
 """
 
 from __future__ import annotations
 
 import ast
 import symtable
-import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +38,12 @@ def _bound_names(stmt: ast.stmt) -> list[str]:
     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
         return [(a.asname or a.name).split(".")[0] for a in stmt.names]
     return []
+
+
+def _rebinds_globals(table: symtable.SymbolTable) -> bool:
+    """Whether a scope (or one nested in it) assigns a module-level name (``global x; x = ...``)."""
+    return any(s.is_declared_global() and s.is_assigned() for s in table.get_symbols()) or any(
+        _rebinds_globals(child) for child in table.get_children())
 
 
 def _scope_globals(table: symtable.SymbolTable) -> set[str]:
@@ -72,8 +78,11 @@ class _Module:
             tables.setdefault(child.get_name(), []).append(child)
         # reads[i]: the names statement i reads (module-level names, aliases included)
         self.reads: list[set[str]] = []
-        for stmt in tree.body:
+        self.rebinds: set[int] = set()     # statements whose code assigns module-level names: never a listing
+        for i, stmt in enumerate(tree.body):
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if any(_rebinds_globals(t) for t in tables.get(stmt.name, [])):
+                    self.rebinds.add(i)
                 names = set().union(*(_scope_globals(t) for t in tables.get(stmt.name, [])))
                 names |= {n.id for d in stmt.decorator_list + _defaults(stmt) for n in ast.walk(d)
                           if isinstance(n, ast.Name)}
@@ -132,7 +141,7 @@ def listing_names(modules: dict[str, str], resolve) -> dict[str, frozenset[str]]
     todo = [s for r in roots for s in stmts_of(r)]
     while todo:
         s = todo.pop()
-        if s in cand:
+        if s in cand or s[1] in parsed[s[0]].rebinds:
             continue
         cand.add(s)
         for node in parsed[s[0]].references(s[1]):
@@ -171,12 +180,12 @@ def without_listing(tree: ast.Module, names: frozenset[str]) -> ast.Module:
     return tree
 
 
-_LOCK = threading.Lock()   # CPython 3.11-3.12's parser can fail when threads parse at once (see provenance._parse)
-
-
 @lru_cache(maxsize=4)
 def _cached(key: tuple[tuple[str, str, float], ...], resolve) -> dict[str, frozenset[str]]:
-    with _LOCK:
+    # provenance's parse lock: CPython 3.11-3.12's parser can fail when threads parse at once (see provenance._parse)
+    from .provenance import PARSE_LOCK
+
+    with PARSE_LOCK:
         return listing_names({name: Path(path).read_text() for name, path, _ in key}, resolve)
 
 

@@ -103,13 +103,13 @@ def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
     return [m for m in out if _module_file(m) is not None]
 
 
-_PARSE_LOCK = threading.Lock()
+PARSE_LOCK = threading.Lock()
 
 
 def _parse(path: Path) -> ast.Module:
     """``ast.parse`` of a file, one thread at a time: CPython 3.11-3.12 can fail with "AST constructor recursion
     depth mismatch" when threads parse at once (runs in threads of one campaign worker do)."""
-    with _PARSE_LOCK:
+    with PARSE_LOCK:
         return ast.parse(path.read_text())
 
 
