@@ -56,12 +56,16 @@ def test_configs_keys_and_subjects():
         make_config("msdl_variants", 1, "MGDL", 0.01, "cpu", device="cpu")
 
 
-def test_a_gpu_tracks_the_deep_variants_by_the_dense_hessian(monkeypatch):
+def test_a_gpu_tracks_the_deep_variants_by_the_dense_hessian(monkeypatch, tmp_path):
     """On a GPU every tracked variant's Hessian is dense (seconds a check); on a CPU the deep one's is Lanczos (its
-    dense Hessian by autodiff needs about 23 GB with the B-spline)."""
+    dense Hessian by autodiff needs about 23 GB with the B-spline). A plan for a GPU made on a CPU lists the same."""
     import torch
 
     from mgdlcore.experiments import gd_dynamics
+    from mgdlcore.experiments.campaign import pending
+
+    planned = pending("paper", tmp_path, ["*msdl-deep*track_every*"], planned_for="cuda")
+    assert len(planned) == 6 and {(c.device, c.eigen_method) for c, _ in planned} == {("cuda", "dense")}
 
     monkeypatch.setattr(gd_dynamics, "resolve_device", lambda d: torch.device("cuda" if d == "cuda" else "cpu"))
     for profile in ("paper", "cpu"):
@@ -70,6 +74,7 @@ def test_a_gpu_tracks_the_deep_variants_by_the_dense_hessian(monkeypatch):
         assert {c.eigen_method for c in gpu} == {"dense"} and {c.device for c in gpu} == {"cuda"}
         assert {(c.structure, c.eigen_method) for c in cpu} == {("msdl", "dense"), ("msdl-deep", "lanczos")}
         assert len(gpu) == len(cpu) == 12
+        assert [gd_dynamics.for_device(c, "cuda") for c in cpu] == gpu
 
 
 def test_dense_and_lanczos_tracks_agree_for_a_compact_activation(tmp_path):

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import dataclasses
 import fnmatch
+import importlib
 import logging
 import sys
 import time
@@ -30,7 +31,7 @@ import torch
 
 from ..device import resolve_device
 from .profiles import PROFILE_NAMES, all_configs
-from .runner import batch_groups, find_record, run, run_batch
+from .runner import batch_groups, find_record, kind_of, run, run_batch
 
 
 def matches(config, patterns: list[str]) -> bool:
@@ -41,6 +42,14 @@ def matches(config, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(n, p) for p in patterns for n in names)
 
 
+def for_device(config, device: str):
+    """``config`` as its kind's profiles list it for ``device``: the kind module's ``for_device`` where it has one
+    (a run whose other settings depend on the device), else the same config on ``device``."""
+    module = importlib.import_module(kind_of(config.task).module)
+    twin = getattr(module, "for_device", None)
+    return twin(config, device) if twin is not None else dataclasses.replace(config, device=device)
+
+
 def pending(profile: str, results_dir: Path, patterns: list[str], device: str = "auto", *, planned_for: str | None = None):
     """``(config, reason)`` for every config of ``profile`` matching ``patterns`` without a current record.
 
@@ -49,7 +58,7 @@ def pending(profile: str, results_dir: Path, patterns: list[str], device: str = 
     out = []
     configs = all_configs(profile, device="cpu" if planned_for else device)
     if planned_for:
-        configs = [dataclasses.replace(c, device=planned_for) for c in configs]
+        configs = [for_device(c, planned_for) for c in configs]
     for config in configs:
         if matches(config, patterns):
             rec, why = find_record(config, results_dir, move_corrupt=False)

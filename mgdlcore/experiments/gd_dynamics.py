@@ -498,16 +498,14 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
                     out.append(make_config("activation", st, m, s["act_track_lr"], profile, tracked=True,
                                            track_every=s["act_track_every"], **common))
     if "msdl_variants" in tasks:   # beyond the paper: Sec. 7's conjecture (a sweep and one tracked run per variant)
-        on_gpu = resolve_device(device).type == "cuda"
         for st in (st for st in s["var_settings"] if st in settings):
             for struct in s["var_structures"]:
                 for act in s["var_acts"]:
                     common = dict(structure=struct, activation=act, epochs=s["var_epochs"], **kw)
                     out += [make_config("msdl_variants", st, "MSDL", lr, profile, **common) for lr in s["var_lrs"]]
-                    out.append(make_config("msdl_variants", st, "MSDL", SEC7_TRACKED_LR[(st, "MSDL")], profile,
-                                           tracked=True, track_every=s["var_track_every"],
-                                           eigen_method="lanczos" if struct == "msdl-deep" and not on_gpu
-                                           else "dense", **common))
+                    tracked = make_config("msdl_variants", st, "MSDL", SEC7_TRACKED_LR[(st, "MSDL")], profile,
+                                          tracked=True, track_every=s["var_track_every"], **common)
+                    out.append(for_device(tracked, tracked.device))
     if "optimizer" in tasks:    # beyond the paper: Adam (I - eta P H) and mini-batch SGD against GD
         for st in (st for st in s["opt_settings"] if st in settings):
             out += [make_config("optimizer", st, m, lr, profile, tracked=True, optimizer=opt, batch_size=bs,
@@ -524,6 +522,18 @@ def configs(profile: str, tasks: Sequence[str] = GDConfig.TASKS, *, settings: Se
         out += [make_config("learning_rate", im, m, lr, profile, **kw)
                 for im in (s["images"] if images is None else images) for m in IMAGE_STRUCTURES for lr in s["image_lrs"]]
     return out
+
+
+def for_device(config: GDConfig, device: str) -> GDConfig:
+    """``config`` as the profiles list it for a run on ``device`` (``"cpu"`` or ``"cuda"``): the device, and for a
+    tracked run of Sec. 7's deeper, wider variant the eigenvalue method (Lanczos on a CPU, the dense Hessian on a
+    GPU; see ``_VAR_STRUCTURES``). ``mgdl-campaign --plan --device cuda`` on a machine without a GPU plans with it."""
+    from dataclasses import replace
+
+    method = config.eigen_method
+    if config.task == "msdl_variants" and config.track_every and config.structure == "msdl-deep":
+        method = "dense" if device == "cuda" else "lanczos"
+    return replace(config, device=device, eigen_method=method)
 
 
 def run_all(configs: Sequence[GDConfig], *, results_dir, profile: str, train: str = "missing",
