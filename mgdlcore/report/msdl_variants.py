@@ -154,6 +154,15 @@ def more_stable_than_paper(records: Sequence) -> dict[tuple[int, str, str], bool
     return out
 
 
+def verdict_lines(records: Sequence) -> list[str]:
+    """One line per variant of :func:`more_stable_than_paper`: more stable on both measures, not more stable, or
+    undecided."""
+    return [f"Setting {st}, {variant_label((struct, act))}: "
+            + ("more stable than the paper's MSDL on both measures" if ok else "not more stable than the paper's MSDL"
+               if ok is False else "undecided (a record is missing)")
+            for (st, struct, act), ok in more_stable_than_paper(records).items()]
+
+
 def _stability(records: Sequence, v: tuple[str, str]) -> tuple[int | None, float | None]:
     """(diverged step sizes of the sweep, share of checks <= -1 of the tracked run) of variant ``v``; None for
     either that has no record."""
