@@ -83,6 +83,10 @@ def test_a_grid_that_a_run_reads_is_code():
     # ... or in another module that computes (an attribute read through the module)
     other = {"pkg.user": "from . import kind\n\n\ndef compute(x):\n    return x * len(kind.SETTINGS)\n"}
     assert "SETTINGS" not in _listings(extra=other)["pkg.kind"]
+    # ... or through a plain import, with or without a name of its own
+    for imp, ref in (("import pkg.kind as k", "k.SETTINGS"), ("import pkg.kind", "pkg.kind.SETTINGS")):
+        plain = {"pkg.user": f"{imp}\n\n\ndef compute(x):\n    return x * len({ref})\n"}
+        assert "SETTINGS" not in _listings(extra=plain)["pkg.kind"], imp
     # ... or by name, imported
     named = {"pkg.user": "from .kind import make_config\n\n\ndef compute(x):\n    return make_config(x, 'paper')\n"}
     found = _listings(extra=named)["pkg.kind"]
@@ -118,3 +122,29 @@ def test_the_package_listings_leave_every_run_path_in_the_fingerprint():
     listing = listing_of("mgdlcore.experiments.gd_dynamics")
     fp = code_fingerprint("mgdlcore.experiments.gd_dynamics")
     assert fp["experiments.gd_dynamics"] == _normalised_source_hash(path, listing) != _normalised_source_hash(path)
+
+
+def test_no_computing_module_reads_names_the_analysis_cannot_see():
+    """The analysis follows imports and attribute reads; a computing module that looked a name up by a string
+    (``importlib.import_module``, ``getattr(module, ...)``) could read a listing unseen."""
+    from mgdlcore.experiments.provenance import computing_modules
+
+    for module, path in computing_modules().items():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in ("import_module", "__import__"):
+                raise AssertionError(f"{module} imports a module by name")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "__import__"):
+                target = node.args[0] if node.args else None
+                assert not (isinstance(target, ast.Name) and target.id in _module_names(tree)), module
+
+
+def _module_names(tree) -> set[str]:
+    """Local names bound to package modules by a module's imports."""
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("mgdlcore")):
+            out.update(a.asname or a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            out.update(a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("mgdlcore"))
+    return out

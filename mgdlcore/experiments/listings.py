@@ -13,7 +13,8 @@ them -- its own module's or, through an import, another's -- is code, and is has
 Names are resolved by ``symtable`` in functions and classes (a parameter called ``configs`` is not the function),
 and by the syntax tree in module-level statements and attribute reads (``gd_dynamics.PROFILE_SETTINGS``), where a
 name read too many is harmless: it can only keep a definition in the fingerprint. A listing builds configs and
-nothing else; a function that rebinds a module-level name (``global``) is never taken for one.
+nothing else; a function that rebinds a module-level name (``global``) is never taken for one. Reads by name
+through ``importlib`` or ``getattr`` are not seen: no computing module makes any (tested).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class _Module:
                         self.module_aliases[local] = mod
                     else:
                         self.aliases[local] = (mod, imported)
+            elif isinstance(stmt, ast.Import):        # import a.b.c (binds a) / import a.b.c as x
+                for a in stmt.names:
+                    local = a.asname or a.name.split(".")[0]
+                    self.module_aliases[local] = a.name if a.asname else local
         tables: dict[str, list[symtable.SymbolTable]] = {}
         for child in symtable.symtable(source, name, "exec").get_children():
             tables.setdefault(child.get_name(), []).append(child)
@@ -90,10 +95,20 @@ class _Module:
                 names = set()
             else:
                 names = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-            attrs = {(self.module_aliases[n.value.id], n.attr) for n in ast.walk(stmt)
-                     if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
-                     and n.value.id in self.module_aliases}
+            attrs = {node for n in ast.walk(stmt) if isinstance(n, ast.Attribute) for node in self._attribute(n)}
             self.reads.append({*names, *(f"\0{m}\0{a}" for m, a in attrs)})
+
+    def _attribute(self, node: ast.Attribute) -> list[Node]:
+        """``(module, name)`` for each split of a dotted read through an imported module (``m.X``, ``a.b.c.X``);
+        the splits that name no module are harmless extra reads."""
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id not in self.module_aliases:
+            return []
+        parts = [self.module_aliases[node.id], *reversed(parts)]
+        return [(".".join(parts[:j]), parts[j]) for j in range(1, len(parts))]
 
     def references(self, i: int) -> set[Node]:
         """The (module, name) nodes statement ``i`` reads, resolved through imports."""
@@ -110,7 +125,8 @@ class _Module:
 
 
 def _defaults(fn) -> list[ast.AST]:
-    """Default values and annotations of a function (read at definition time, outside its scope)."""
+    """What a definition reads outside its own scope when it runs: a function's default values, a class's bases and
+    keywords (annotations are not evaluated: the package uses ``from __future__ import annotations``)."""
     if isinstance(fn, ast.ClassDef):
         return list(fn.bases) + [k.value for k in fn.keywords]
     a = fn.args
