@@ -138,52 +138,45 @@ def listing_names(modules: dict[str, str], resolve) -> dict[str, frozenset[str]]
     a number); ``resolve(module, import_from_node)`` yields ``(package module, local name, imported name or None)``
     for the names an ``ImportFrom`` binds (None: the name is a module)."""
     parsed = {name: _Module(name, src, resolve) for name, src in modules.items()}
-    # who reads each node: (reader module, reader statement index)
+    # who reads each node, and which definitions (not imports) bind it: (module, statement index)
     readers: dict[Node, set[tuple[str, int]]] = {}
-    stmt_names: dict[tuple[str, int], list[str]] = {}
+    binders: dict[Node, list[tuple[str, int]]] = {}
+    names: dict[tuple[str, int], list[str]] = {}
     for name, mod in parsed.items():
         for i, stmt in enumerate(mod.tree.body):
-            stmt_names[(name, i)] = _bound_names(stmt)
             for node in mod.references(i):
                 readers.setdefault(node, set()).add((name, i))
+            if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                names[(name, i)] = _bound_names(stmt)
+                for bound in names[(name, i)]:
+                    binders.setdefault((name, bound), []).append((name, i))
 
-    def stmts_of(node: Node) -> list[tuple[str, int]]:
-        mod = parsed.get(node[0])
-        return [] if mod is None else [(node[0], i) for i, s in enumerate(mod.tree.body) if node[1] in _bound_names(s)]
-
-    # candidates: everything the roots reach within the package's own definitions
+    # candidates: every definition the roots reach, but none that rebinds a global
     roots = [(m, LISTING_ROOT) for m, mod in parsed.items() if LISTING_ROOT in mod.defined]
     cand: set[tuple[str, int]] = set()
-    todo = [s for r in roots for s in stmts_of(r)]
+    todo = [s for r in roots for s in binders.get(r, ())]
     while todo:
         s = todo.pop()
         if s in cand or s[1] in parsed[s[0]].rebinds:
             continue
         cand.add(s)
         for node in parsed[s[0]].references(s[1]):
-            todo.extend(stmts_of(node))
-    # a candidate statement read by a statement outside the candidates is code; repeat until nothing changes
+            todo.extend(binders.get(node, ()))
+    # a candidate read by a statement outside the candidates is code; repeat until nothing changes
     changed = True
     while changed:
         changed = False
         for s in list(cand):
-            if isinstance(parsed[s[0]].tree.body[s[1]], (ast.Import, ast.ImportFrom)):
-                continue
-            for bound in stmt_names[s]:
-                if any(r not in cand for r in readers.get((s[0], bound), ())):
-                    cand.discard(s)
-                    changed = True
-                    break
+            if any(r not in cand for bound in names[s] for r in readers.get((s[0], bound), ())):
+                cand.discard(s)
+                changed = True
     # only a kind module's own listing is left out: a helper elsewhere that only listings read (a device name's
     # resolution, say) stays in its module's hash
-    out: dict[str, set[str]] = {m: set() for m in parsed}
     rooted = {m for m, _ in roots}
+    out: dict[str, set[str]] = {m: set() for m in parsed}
     for m, i in cand:
-        if m not in rooted:
-            continue
-        stmt = parsed[m].tree.body[i]
-        if not isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            out[m].update(stmt_names[(m, i)])
+        if m in rooted:
+            out[m].update(names[(m, i)])
     return {m: frozenset(v) for m, v in out.items()}
 
 

@@ -157,12 +157,17 @@ def computing_modules() -> dict[str, Path]:
     return out
 
 
-def listing_of(module: str) -> frozenset[str]:
-    """The top-level names of ``module``'s profile listing (:mod:`~mgdlcore.experiments.listings`), left out of its
-    hash."""
+def listings() -> dict[str, frozenset[str]]:
+    """``{module: top-level names of its profile listing}`` (:mod:`~mgdlcore.experiments.listings`), left out of
+    the modules' hashes."""
     from .listings import package_listings
 
-    return package_listings(computing_modules(), _resolve_names).get(module, frozenset())
+    return package_listings(computing_modules(), _resolve_names)
+
+
+def listing_of(module: str) -> frozenset[str]:
+    """The top-level names of ``module``'s profile listing (see :func:`listings`)."""
+    return listings().get(module, frozenset())
 
 
 def _normalised_source_hash(path: Path, listing: frozenset[str] = frozenset()) -> str:
@@ -201,7 +206,8 @@ def code_fingerprint(module: str) -> dict[str, str]:
             continue
         seen.add(m)
         todo.extend(_imports(m) - seen)
-    return {m.removeprefix(PACKAGE + "."): _normalised_source_hash(_module_file(m), listing_of(m))
+    listed = listings()
+    return {m.removeprefix(PACKAGE + "."): _normalised_source_hash(_module_file(m), listed.get(m, frozenset()))
             for m in sorted(seen) if _module_file(m) is not None and not _is_bookkeeping(m)}
 
 
