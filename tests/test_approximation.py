@@ -225,6 +225,35 @@ def test_tables_and_findings_are_composed_from_the_records(tiny_runs):
     assert report.name(kink, table=True) == "\\|x − 0.4\\|"
 
 
+def test_the_seeds_table_counts_and_averages_over_seeds(tiny_runs):
+    from mgdlcore.report import approximation as report
+
+    _, mgdl, sgdl = tiny_runs
+
+    def seed(record, s, **metrics):
+        return type(record)({**record.data, "config": {**record.config, "seed": s},
+                             "metrics": {**record.metrics, **metrics},
+                             "provenance": {**record.data["provenance"], "seconds": 10.0 * (s + 1)}})
+
+    runs = [seed(mgdl, 0, n_sup_decreases=3, n_l2_decreases=3, n_sup_increases=0, sup_strictly_decreasing=True,
+                 sup_final=0.2, sup_final_relative=0.2),
+            seed(mgdl, 1, n_sup_decreases=1, n_l2_decreases=2, n_sup_increases=2, sup_strictly_decreasing=False,
+                 sup_final=0.4, sup_final_relative=0.4),
+            seed(sgdl, 1)]
+    table = report.seeds_markdown(runs)
+    rows = table.splitlines()[2:]
+    assert len(rows) == 2 and rows[0].startswith("| sin(2πx) | MGDL | 0, 1 | 3 |")
+    # strictly at every step: sup 1 of 2, L2 1 of 2; per run: sup 2.0 ± 1.4 (sd of 3 and 1), L2 2.5 ± 0.7, up 1.0 ± 1.4
+    assert "| 1 of 2 | 1 of 2 | 2.0 ± 1.4 | 2.5 ± 0.7 | 1.0 ± 1.4 | 0.3 ± 0.141 | 30.00% ± 14.14% |" in rows[0]
+    assert rows[1].startswith("| sin(2πx) | SGDL | 1 |") and "±" not in rows[1].split("|")[7]
+    summary = report.seeds_summary(runs)
+    assert summary.startswith("Over 2 MGDL runs (seeds 0, 1), the sup residual decreased strictly at every grade in 1 "
+                              "and the L2 residual in 1; over all 6 of their grades the sup residual decreased "
+                              "strictly at 4 and the L2 residual at 5.")
+    assert "MGDL 10-20 s (2 runs); SGDL 20-20 s (1 run)" in summary
+    assert report.seeds_summary([runs[2]]) == "No MGDL record yet."
+
+
 def test_figures_draw_from_records(tiny_runs):
     import matplotlib.pyplot as plt
 

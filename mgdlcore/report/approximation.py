@@ -43,6 +43,15 @@ def collect(profile: str, targets: Sequence[str] = ap.MAIN_TARGETS, *, seed: int
     return recs, [(name, by_key[c.key]) for name, c in study if c.key in by_key], {**pending, **s_pending}
 
 
+def collect_seeds(profile: str, targets: Sequence[str] = ap.MAIN_TARGETS, *, seeds: Sequence[int] | None = None,
+                  train: str = "never", device: str = "auto", results_dir=None, progress: bool = False):
+    """``(records, {label: reason} pending)`` of the main comparison under ``profile`` over ``seeds`` (default: the
+    profile's seeds); without the failure study, which a profile runs for one seed only."""
+    configs = ap.main_configs(profile, targets, seeds=seeds, device=device)
+    return run_many(configs, results_dir=resolve_results_dir(results_dir, profile), profile=profile, train=train,
+                    progress=progress)
+
+
 def pending_markdown(pending: dict[str, str]) -> str:
     if not pending:
         return "All runs of this profile have a current record."
@@ -124,6 +133,67 @@ def decrease_markdown(records: Sequence[Record], stall: float = STALL) -> str:
                          f"{fmt(f['l2'])} | {f['sup_dec']} of {f['K']} | {f['l2_dec']} of {f['K']} | {f['stalls']} | "
                          f"{f['sup_inc']} | {fmt(f['first_fail'], 'd')} |")
     return "\n".join(lines)
+
+
+def _mean_sd(values, spec: str) -> str:
+    """``mean ± sd`` (sample sd) of the finite ``values``, the mean alone for one value, "–" for none."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return "–"
+    sd = f" ± {format(float(np.std(vals, ddof=1)), spec)}" if len(vals) > 1 else ""
+    return format(float(np.mean(vals)), spec) + sd
+
+
+def seeds_markdown(records: Sequence[Record], stall: float = STALL) -> str:
+    """Per target and method over the seeds of ``records``: in how many runs the sup and the L2 residual decreased
+    strictly at every one of the K steps (the theorem's sequence), the strict decreases and the increases of the
+    sup residual per run (mean ± sd over seeds), and the final sup residual, absolute and relative to the target's
+    sup norm (mean ± sd)."""
+    groups: dict[tuple[str, str], list[Record]] = {}
+    for r in records:
+        groups.setdefault((r.config["target"], r.config["method"]), []).append(r)
+    lines = ["| target | method | seeds | K | sup ↓ at every step | L2 ↓ at every step | sup ↓ strictly (per run) | "
+             "L2 ↓ strictly (per run) | sup ↑ (per run) | sup, step K | sup, step K / target's sup |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for target in dict.fromkeys(t for t, _ in groups):
+        for method in (m for m in ap.METHODS if (target, m) in groups):
+            lines.append(_seeds_row(sorted(groups[target, method], key=lambda r: r.config["seed"]), stall))
+    return "\n".join(lines)
+
+
+def seeds_summary(records: Sequence[Record]) -> str:
+    """Sentences over the MGDL runs of ``records``: in how many the sup and the L2 residual decreased strictly at
+    every grade, and at how many of all their grades each decreased strictly; then each method's training time per
+    run (the records' seconds)."""
+    mgdl = [r for r in records if r.config["method"] == "MGDL"]
+    if not mgdl:
+        return "No MGDL record yet."
+    times = []
+    for method in ap.METHODS:
+        secs = [r.data["provenance"]["seconds"] for r in records if r.config["method"] == method]
+        if secs:
+            times.append(f"{method} {min(secs):,.0f}-{max(secs):,.0f} s ({len(secs)} run{'s' if len(secs) > 1 else ''})")
+    n = sum(r.metrics["n_steps"] for r in mgdl)
+    sup_all = sum(bool(r.metrics["sup_strictly_decreasing"]) for r in mgdl)
+    l2_all = sum(r.metrics["n_l2_decreases"] == r.metrics["n_steps"] for r in mgdl)
+    seeds = sorted({r.config["seed"] for r in mgdl})
+    return (f"Over {len(mgdl)} MGDL runs (seeds {', '.join(map(str, seeds))}), the sup residual decreased strictly at "
+            f"every grade in {sup_all} and the L2 residual in {l2_all}; over all {n} of their grades the sup residual "
+            f"decreased strictly at {sum(r.metrics['n_sup_decreases'] for r in mgdl)} and the L2 residual at "
+            f"{sum(r.metrics['n_l2_decreases'] for r in mgdl)}. Training time per run: {'; '.join(times)}.")
+
+
+def _seeds_row(runs: list[Record], stall: float) -> str:
+    """One row of :func:`seeds_markdown`: the runs of one target and method, by seed."""
+    f = [facts(r, stall) for r in runs]
+    n, div = len(runs), sum(bool(x["diverged"]) for x in f)
+    method = runs[0].config["method"] + (f" ({div} diverged)" if div else "")
+    return (f"| {name(runs[0], table=True)} | {method} | {', '.join(str(r.config['seed']) for r in runs)} | "
+            f"{'/'.join(map(str, sorted({x['K'] for x in f})))} | "
+            f"{sum(bool(r.metrics['sup_strictly_decreasing']) for r in runs)} of {n} | "
+            f"{sum(x['l2_dec'] == x['K'] for x in f)} of {n} | {_mean_sd([x['sup_dec'] for x in f], '.1f')} | "
+            f"{_mean_sd([x['l2_dec'] for x in f], '.1f')} | {_mean_sd([x['sup_inc'] for x in f], '.1f')} | "
+            f"{_mean_sd([x['sup'] for x in f], '.3g')} | {_mean_sd([x['rel'] for x in f], '.2%')} |")
 
 
 def _mean(values) -> float | None:
