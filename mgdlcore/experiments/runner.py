@@ -216,7 +216,7 @@ def find_record(config: ExperimentConfig, results_dir: str | os.PathLike, *, mov
     if not path.is_file():
         return None, "no record"
     try:
-        rec = read_record(path)
+        rec = read_record(path, series=True)
     except RecordError as exc:
         if move_corrupt:
             move_aside(path, str(exc))

@@ -40,7 +40,7 @@ from pathlib import Path
 from . import parking
 from .config import SCHEMA
 from .provenance import git_state, is_ancestor
-from .records import Record, RecordError, read_record, record_files
+from .records import Record, RecordError, compact, read_record, record_files, split_series
 from .runner import config_from_dict, kind_of, run, staleness
 
 DEFAULT_RELATIVE = 1e-6
@@ -102,7 +102,7 @@ def verify(results_dir: str | Path, only: list[str] | None = None,
         if only and not any(fnmatch.fnmatch(str(rel), p) for p in only):
             continue
         try:
-            rec = read_record(path)
+            rec = read_record(path, series=True)
         except RecordError as exc:
             lines.append(f"{rel}: {exc}")
             continue
@@ -311,6 +311,24 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False,
     return adopted, lines
 
 
+def compact_all(results_dir: str | Path) -> int:
+    """``mgdl-results compact``: :func:`~mgdlcore.experiments.records.compact` every record; prints the sizes and
+    any record that could not be compacted (left as it was). Exit status 1 if there was one."""
+    n = before = after = 0
+    problems = []
+    for path in record_files(results_dir):
+        try:
+            b, a = compact(path)
+        except RecordError as exc:
+            problems.append(str(exc))
+            continue
+        n, before, after = n + (a != b), before + b, after + a
+    for line in problems:
+        print(f"  PROBLEM {line}")
+    print(f"{n} record(s) compacted; records and series files: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mgdl-results", description="Check committed result records.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -336,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--dry-run", action="store_true", help="list the groups and the records that would be rerun")
     a.add_argument("--device", action="append", choices=("cpu", "cuda"), default=None,
                    help="only records made on this device type (repeatable; default: all)")
+    c = sub.add_parser("compact", help="move the long series of records (loss curves) from their JSON into exact "
+                                        "float64/int64 series files; the records read back the same")
+    c.add_argument("--results", default=None, help="records folder (default: the repository's results/)")
     k = sub.add_parser("park", help="copy the checkpoints of unfinished runs to results/.parked/ (committed, so that "
                                      "a fresh clone resumes them)")
     k.add_argument("--results", default=None, help="records folder (default: the repository's results/)")
@@ -366,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(items)} parked checkpoint folder(s) in {results / parking.PARKED}"
               + ("" if args.list or not items else "; commit them to resume elsewhere"))
         return 0
+    if args.command == "compact":
+        return compact_all(results)
     if args.command == "adopt":
         n, problems = adopt(results, jobs=max(1, args.jobs), dry_run=args.dry_run,
                             devices=set(args.device) if args.device else None)
@@ -385,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     awaiting: list[str] = []
     valid, problems = verify(results, args.only, awaiting)
     print(f"{len(valid)} valid record(s), {len(problems)} problem(s) in {results} (schema {SCHEMA})")
+    loose = sum(bool(split_series(r.data.get("series", {}))[1]) for r in valid)
+    if loose:
+        print(f"{loose} record(s) keep long series in their JSON; `mgdl-results compact` moves them to series files")
     for line in problems:
         print(f"  PROBLEM {line}")
     if awaiting:
