@@ -10,7 +10,11 @@
 #    CUDA stream (plain GD replays CUDA graphs).
 # 3. parks the checkpoints of runs cut by the time limit in results/.parked/ (mgdl-results park), so that a later
 #    campaign on any machine, after a commit, resumes them.
-# Commit results/ (records and results/.parked) afterwards.
+# 4. with $OUT set (the device tool's folder of files that come back): packs every file of results/ that the
+#    campaign wrote or changed into $OUT/results.tar.gz and lists the parked folders left in $OUT/parked.txt.
+#    Here, in the checkout's root: `tar -xzf <files_at>/results.tar.gz`, remove the folders of results/.parked/
+#    that parked.txt does not list (their runs finished there), and commit.
+# Commit results/ (records, their .series.npz and .npz files, and results/.parked) afterwards.
 set -uo pipefail
 minutes="${1:-8}"
 shift || true
@@ -18,6 +22,7 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 CUDA_DEVICE_MAX_CONNECTIONS=32
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_campaign: torch sees no CUDA GPU here')" || exit 2
 start=$SECONDS
+stamp=$(mktemp)
 timeout 300 python -m mgdlcore.experiments.verify adopt --device cuda
 left=$(( minutes * 60 - (SECONDS - start) ))
 patterns=("$@")
@@ -27,4 +32,11 @@ for p in "${patterns[@]}"; do only+=(--only "$p"); done
 [ $left -gt 30 ] && timeout $left python -m mgdlcore.experiments.campaign paper --device cuda --batch --workers 1 \
   --runs-per-worker 4 --order profile --progress off "${only[@]}"
 python -m mgdlcore.experiments.verify park
+if [ -n "${OUT:-}" ]; then
+  find results -newer "$stamp" -type f ! -name '*.lock' ! -path '*/.checkpoints/*' -print0 \
+    | tar -czf "$OUT/results.tar.gz" --null -T -
+  ls results/.parked 2>/dev/null > "$OUT/parked.txt" || true
+  echo "gpu_campaign: $(tar -tzf "$OUT/results.tar.gz" | wc -l) file(s) in \$OUT/results.tar.gz," \
+       "$(wc -l < "$OUT/parked.txt") parked folder(s) left"
+fi
 echo "gpu_campaign: done after $(( SECONDS - start )) s"
