@@ -361,6 +361,21 @@ def test_every_claim_is_well_formed():
         C.claim("nope")
 
 
+def test_the_paper_profile_lists_a_run_for_every_record_a_claim_needs():
+    """A claim whose records no profile run makes could never be decided (Figures 22-24 once were): every query a
+    claim cannot do without matches a run the paper profile lists, but for the images this project cannot fetch
+    (no checksum in the registry)."""
+    from mgdlcore.data.images import REGISTRY
+    from mgdlcore.experiments.profiles import all_configs
+
+    unavailable = {name for name, image in REGISTRY.items() if image.sha256 is None}
+    listed = [c.to_dict() for c in all_configs("paper", device="cpu")]
+    never = [f"{c.id}: {q.describe()}" for c in C.CLAIMS for name, q in c.queries.items()
+             if name not in c.optional and q.subject not in unavailable and not any(q.matches(x, "paper") for x in listed)]
+    assert never == []
+    assert unavailable == {"walnut"}
+
+
 # ------------------------------------------------------------------------------------------------- deviations
 
 def test_allowed_deviation():

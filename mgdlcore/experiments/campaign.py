@@ -158,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "run has its own CUDA stream, so small runs overlap on one card)")
     p.add_argument("--batch", action="store_true",
                    help="train the runs that differ only in their learning rate as one stacked model (one job)")
+    p.add_argument("--claim", action="append", default=[], metavar="PATTERN",
+                   help="only the runs that undecided claims of the paper read, by glob on the claim's id, e.g. "
+                        "'S6.*' or 'S7.setting1.conjecture' (repeatable; mgdlcore.paper.claims.deciding)")
+    p.add_argument("--by-claim", action="store_true",
+                   help="with --plan: the undecided claims in the order that decides the most for the time, each "
+                        "with its pending runs and their estimated time")
     return p
 
 
@@ -261,6 +267,30 @@ def run_distributed(todo: list, args, results: Path) -> list[str]:
     return failed
 
 
+def by_claims(todo: list, args, results: Path, planned_for: str | None) -> list | None:
+    """``--claim``: the pending runs that the undecided claims matching the patterns read. ``--plan --by-claim``:
+    prints those claims in the order that decides the most for the time (:mod:`mgdlcore.paper.claims.deciding`)
+    and returns None."""
+    from ..paper.claims import CLAIMS, deciding
+
+    verdicts = deciding.verdicts_of(CLAIMS, args.profile, results)
+    wanted = deciding.undecided(CLAIMS, verdicts, args.claim)
+    configs = deciding.runs_of(wanted, [c for c, _ in todo], args.profile) if args.claim else [c for c, _ in todo]
+    keep = {c.key for c in configs}
+    todo = [(c, why) for c, why in todo if c.key in keep]
+    if args.claim:
+        print(f"{len(todo)} of them read by {len(wanted)} undecided claim(s) matching {', '.join(args.claim)}")
+    if not (args.plan and args.by_claim):
+        return todo
+    device = "cuda" if planned_for or any(c.device == "cuda" for c in configs) else "cpu"
+    _, est = estimates(todo, results)
+    seconds = {c.key: e[device == "cuda"] for (c, _), e in zip(todo, est)}
+    steps, without = deciding.decision_order(wanted, verdicts, configs, args.profile,
+                                             deciding.Costs(configs, seconds, device))
+    print(deciding.decision_markdown(steps, without, device))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..report.paths import resolve_results_dir
@@ -290,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}"
           + (" for a CUDA GPU (planned on a machine without one)" if planned_for else ""))
+    if args.claim or args.by_claim:
+        todo = by_claims(todo, args, results, planned_for)
+        if todo is None:
+            return 0
     if args.plan:
         print_plan(todo, results, batch=args.batch)
         return 0

@@ -382,7 +382,10 @@ def make_config(case: str, method: str, profile: str, *, setting: int | None = N
 def configs(profile: str, *, images: Sequence[str] = ("resolution_chart", "cameraman", "barbara", "butterfly"),
             seeds: Sequence[int] = (0,), device: str = "auto") -> list[EigenConfig]:
     """Sec. 6 under ``profile``: synthetic settings 1-2, the image case on ``images`` (MGDL also with the authors'
-    stopping rule), the Table-1 networks on the resolution chart (not in smoke), denoising of Butterfly (noise 10)."""
+    stopping rule), the Table-1 networks on the resolution chart (not in smoke), denoising of Figures 21-24
+    (Butterfly and Barbara at noise 10 and 30; smoke: Butterfly at noise 10)."""
+    from ..paper.values import SEC6_DENOISING_CASES
+
     out = []
     smoke = profile == "smoke"
     for seed in seeds:
@@ -394,7 +397,8 @@ def configs(profile: str, *, images: Sequence[str] = ("resolution_chart", "camer
             out.append(make_config("image", "MGDL", profile, image=image, stop_below=SEC6_AUTHORS_STOP_BELOW, **kw))
         if not smoke:
             out += [make_config("image_full", m, profile, image="resolution_chart", **kw) for m in METHODS]
-        out += [make_config("denoising", m, profile, image="butterfly", noise_level=10, **kw) for m in METHODS]
+        for image, level in SEC6_DENOISING_CASES[:1] if smoke else SEC6_DENOISING_CASES:
+            out += [make_config("denoising", m, profile, image=image, noise_level=level, **kw) for m in METHODS]
     return out
 
 

@@ -165,7 +165,8 @@ class Claim:
     or closely paraphrased); ``reading``: how the statement is turned into a test on records (our choices);
     ``queries``: the records it needs, by name; ``predicate``: a function of ``{name: [records of one seed]}``;
     ``optional``: names of queries that may find nothing (the predicate gets an empty list and decides what that
-    means: an "at least one of" claim can be confirmed by one alternative before the others are run).
+    means: an "at least one of" claim can be confirmed by one alternative before the others are run). ``parts``:
+    the ids of the claims whose conjunction it is, if any (its records are theirs).
     """
 
     id: str
@@ -176,6 +177,7 @@ class Claim:
     reading: str = ""
     values: tuple[str, ...] = field(default=())  # names in mgdlcore.paper.values the claim uses
     optional: tuple[str, ...] = field(default=())
+    parts: tuple[str, ...] = field(default=())  # ids of the claims it is the conjunction of (e.g. T1.all)
 
     @property
     def sec(self) -> int:

@@ -1,0 +1,65 @@
+"""What would decide the undecided claims: the runs each reads, their stacked time, the greedy order, --claim."""
+
+import pytest
+
+from mgdlcore.experiments import campaign
+from mgdlcore.experiments.cost import batch_seconds
+from mgdlcore.experiments.profiles import all_configs
+from mgdlcore.paper import claims as C
+from mgdlcore.paper.claims import deciding as D
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return all_configs("paper", device="cpu")
+
+
+def test_a_claim_reads_the_runs_its_queries_match_and_a_conjunction_those_of_its_parts(paper):
+    barbara = D.runs_read(C.claim("S6.denoising.barbara10.SGDL.near"), paper, "paper")
+    assert sorted((c.method, c.image, c.noise_level) for c in barbara) == [("MGDL", "barbara", 10), ("SGDL", "barbara", 10)]
+    # T1.all's own query reads every regression run, the classical references too; its parts read SGDL and MGDL only
+    t1 = D.runs_read(C.claim("T1.all"), paper, "paper")
+    assert t1 and {c.method for c in t1} == {"SGDL", "MGDL"}
+    assert t1 == D.runs_of([C.claim(p) for p in C.claim("T1.all").parts], paper, "paper")
+
+
+def test_stacked_time_counts_a_sweep_once_and_other_runs_alone(paper):
+    sweep = [c for c in paper if c.task == "learning_rate" and c.subject() == "setting1" and c.method == "SGDL"
+             and c.seed == 0 and c.phase_seed is None and c.phases is not None][:5]
+    single = [c for c in paper if c.task == "eigenvalues"][:2]
+    assert len(sweep) == 5 and len({c.learning_rate for c in sweep}) == 5
+    seconds = {c.key: 10.0 * (i + 1) for i, c in enumerate(sweep + single)}
+    costs = D.Costs(sweep + single, seconds, "cuda")
+    assert costs(c.key for c in sweep) == pytest.approx(batch_seconds([10, 20, 30, 40, 50], "cuda"))
+    assert costs(c.key for c in single) == pytest.approx(60 + 70)
+    assert costs([sweep[0].key, sweep[0].key]) == pytest.approx(10)            # a run counts once
+
+
+def test_the_greedy_order_takes_the_cheapest_addition_and_counts_shared_runs_once(paper):
+    names = ["S6.barbara.SGDL.near", "S6.barbara.oscillation", "S6.denoising.butterfly30.SGDL.near", "T1.walnut.gain"]
+    claims = [C.claim(n) for n in names]
+    verdicts = {c.id: c.evaluate(records=[]) for c in claims}                # no record: every claim undecided
+    todo = [c for c in paper if c.task == "eigenvalues"]
+    seconds = {c.key: (100.0 if c.case == "denoising" else 1000.0) for c in todo}
+    steps, without = D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu"))
+    assert [s.claim for s in steps] == ["S6.denoising.butterfly30.SGDL.near", "S6.barbara.SGDL.near",
+                                        "S6.barbara.oscillation"]
+    assert [s.added for s in steps] == [200.0, 2000.0, 0.0]                  # the oscillation claim reads the same pair
+    assert [s.new_runs for s in steps] == [2, 2, 0] and steps[-1].cumulative == 2200.0
+    assert [claim for claim, _ in without] == ["T1.walnut.gain"]               # no listed run: Walnut is not fetched
+    text = D.decision_markdown(steps, without, "cpu")
+    assert "| 3 | `S6.barbara.oscillation` | 2 (0) | 33.3 min | 0 s | 36.7 min |" in text
+    assert "- `T1.walnut.gain`: no paper-profile record" in text
+
+
+def test_the_campaign_runs_only_what_the_named_claims_read(tmp_path, capsys):
+    args = ["paper", "--results", str(tmp_path), "--device", "cpu", "--plan"]
+    assert campaign.main([*args, "--claim", "S6.denoising.barbara*"]) == 0
+    out = capsys.readouterr().out
+    assert "4 of them read by 4 undecided claim(s) matching S6.denoising.barbara*" in out
+    planned = [line for line in out.splitlines() if line.startswith("  eigenvalues")]
+    assert len(planned) == 4 and all("barbara-denoising" in line for line in planned)
+    assert campaign.main([*args, "--claim", "S6.denoising.barbara10.*", "--by-claim"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1 | `S6.denoising.barbara10." in out and "| 2 | `S6.denoising.barbara10." in out
+    assert "| 3 |" not in out
