@@ -3,11 +3,11 @@
 #   bash benchmarks/gpu_campaign.sh [MINUTES] [PATTERN ...]
 # 1. re-stamps the GPU records left stale by a code change, after a full rerun on this GPU reproduces them
 #    (mgdl-results adopt --device cuda; records of a CPU are not touched);
-# 2. runs the pending paper-profile configs matching PATTERN (default: Sec. 7's MSDL runs, Sec. 5's sweeps under other
-#    seeds and phases, the sweeps of Sec. 7's conjecture, the image-fitting baselines, then Table 1; the CPU makes
-#    the eigenvalue tracks of Sec. 6 and MGDL's of Sec. 7) with --batch: each learning-rate
-#    sweep as one stacked model, any other config alone; 4 jobs at a time as threads of one worker, each on its own
-#    CUDA stream (plain GD replays CUDA graphs).
+# 2. runs the pending paper-profile configs (matching PATTERN, if given) in the order that decides the most undecided
+#    claims of the paper for the time (--order claims: mgdlcore.paper.claims.deciding; the runs no claim reads
+#    after them), with --batch: each learning-rate sweep as one stacked model, any other config alone; 4 jobs at a
+#    time as threads of one worker, each on its own CUDA stream (plain GD replays CUDA graphs).
+#    `mgdl-campaign paper --plan --device cuda --batch --by-claim`, on any machine, shows that order.
 # 3. parks the checkpoints of runs cut by the time limit in results/.parked/ (mgdl-results park), so that a later
 #    campaign on any machine, after a commit, resumes them.
 # 4. with $OUT set (the device tool's folder of files that come back): packs every file of results/ that the
@@ -25,12 +25,10 @@ start=$SECONDS
 stamp=$(mktemp)
 timeout 300 python -m mgdlcore.experiments.verify adopt --device cuda
 left=$(( minutes * 60 - (SECONDS - start) ))
-patterns=("$@")
-[ ${#patterns[@]} -eq 0 ] && patterns=('msdl setting? MSDL*' 'learning_rate setting*' 'msdl_variants*' 'fields*' 'regression*')
 only=()
-for p in "${patterns[@]}"; do only+=(--only "$p"); done
+for p in "$@"; do only+=(--only "$p"); done
 [ $left -gt 30 ] && timeout $left python -m mgdlcore.experiments.campaign paper --device cuda --batch --workers 1 \
-  --runs-per-worker 4 --order profile --progress off "${only[@]}"
+  --runs-per-worker 4 --order claims --progress off "${only[@]}"
 python -m mgdlcore.experiments.verify park
 if [ -n "${OUT:-}" ]; then
   find results -newer "$stamp" -type f ! -name '*.lock' ! -path '*/.checkpoints/*' -print0 \

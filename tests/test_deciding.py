@@ -47,12 +47,18 @@ def test_the_greedy_order_takes_the_cheapest_addition_and_counts_shared_runs_onc
     assert [s.added for s in steps] == [200.0, 2000.0, 0.0]                  # the oscillation claim reads the same pair
     assert [s.new_runs for s in steps] == [2, 2, 0] and steps[-1].cumulative == 2200.0
     assert [claim for claim, _ in without] == ["T1.walnut.gain"]               # no listed run: Walnut is not fetched
+    order = D.run_order(steps, todo)
+    assert {(c.subject(), c.method) for c in order[:2]} == {("butterfly-denoising30", "SGDL"),
+                                                            ("butterfly-denoising30", "MGDL")}
+    assert {c.subject() for c in order[2:4]} == {"barbara"} and {c.case for c in order[2:4]} == {"image"}
+    assert sorted(c.key for c in order) == sorted(c.key for c in todo)
+    assert [c.key for c in order[4:]] == [c.key for c in todo if c.key not in {x.key for x in order[:4]}]
     text = D.decision_markdown(steps, without, "cpu")
     assert "| 3 | `S6.barbara.oscillation` | 2 (0) | 33.3 min | 0 s | 36.7 min |" in text
     assert "- `T1.walnut.gain`: no paper-profile record" in text
 
 
-def test_the_campaign_runs_only_what_the_named_claims_read(tmp_path, capsys):
+def test_the_campaign_runs_only_what_the_named_claims_read(tmp_path, capsys, monkeypatch):
     args = ["paper", "--results", str(tmp_path), "--device", "cpu", "--plan"]
     assert campaign.main([*args, "--claim", "S6.denoising.barbara*"]) == 0
     out = capsys.readouterr().out
@@ -63,3 +69,15 @@ def test_the_campaign_runs_only_what_the_named_claims_read(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| 1 | `S6.denoising.barbara10." in out and "| 2 | `S6.denoising.barbara10." in out
     assert "| 3 |" not in out
+    # --order claims: first the pair that decides claims for the least time (here Barbara at noise 30, which the
+    # profile lists last), each pair's two runs one after the other
+    def estimates(todo, results):
+        return {}, [(1.0, 1.0) if c.subject() == "barbara-denoising30" else (100.0, 100.0) for c, _ in todo]
+
+    monkeypatch.setattr(campaign, "estimates", estimates)
+    monkeypatch.setattr(campaign, "print_plan", lambda todo, results, batch=False: print(
+        "\n".join(f"  {c.long_label()}" for c, _ in todo)))
+    assert campaign.main([*args, "--order", "claims", "--claim", "S6.denoising.*"]) == 0
+    planned = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("  eigenvalues")]
+    assert planned[:2] == ["barbara-denoising30"] * 2 and len(planned) == 8
+    assert all(planned[i] == planned[i + 1] for i in range(0, 8, 2))

@@ -144,10 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="tqdm progress of each run (auto: when stderr is a terminal)")
     p.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this many minutes")
-    p.add_argument("--order", choices=("cheapest", "longest", "profile"), default=None,
+    p.add_argument("--order", choices=("cheapest", "longest", "profile", "claims"), default=None,
                    help="order of the pending runs by estimated time (default: cheapest first, so a budget "
                         "finishes the most runs; longest first with --workers/--scheduler, so no long run "
-                        "ends up last); profile: as the profile lists them")
+                        "ends up last); profile: as the profile lists them; claims: first the runs that decide "
+                        "the most undecided claims of the paper for the time (see --by-claim), then the others")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None,
                        help="run on a Dask LocalCluster of this many single-threaded worker processes")
@@ -270,7 +271,7 @@ def run_distributed(todo: list, args, results: Path) -> list[str]:
 def by_claims(todo: list, args, results: Path, planned_for: str | None) -> list | None:
     """``--claim``: the pending runs that the undecided claims matching the patterns read. ``--plan --by-claim``:
     prints those claims in the order that decides the most for the time (:mod:`mgdlcore.paper.claims.deciding`)
-    and returns None."""
+    and returns None. ``--order claims``: the runs in that order (the others after them)."""
     from ..paper.claims import CLAIMS, deciding
 
     verdicts = deciding.verdicts_of(CLAIMS, args.profile, results)
@@ -280,15 +281,18 @@ def by_claims(todo: list, args, results: Path, planned_for: str | None) -> list 
     todo = [(c, why) for c, why in todo if c.key in keep]
     if args.claim:
         print(f"{len(todo)} of them read by {len(wanted)} undecided claim(s) matching {', '.join(args.claim)}")
-    if not (args.plan and args.by_claim):
+    if not (args.plan and args.by_claim) and args.order != "claims":
         return todo
     device = "cuda" if planned_for or any(c.device == "cuda" for c in configs) else "cpu"
     _, est = estimates(todo, results)
     seconds = {c.key: e[device == "cuda"] for (c, _), e in zip(todo, est)}
     steps, without = deciding.decision_order(wanted, verdicts, configs, args.profile,
                                              deciding.Costs(configs, seconds, device))
-    print(deciding.decision_markdown(steps, without, device))
-    return None
+    if args.plan and args.by_claim:
+        print(deciding.decision_markdown(steps, without, device))
+        return None
+    why = dict((c.key, w) for c, w in todo)
+    return [(c, why[c.key]) for c in deciding.run_order(steps, configs)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,14 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{len(todo)} pending run(s) of profile {args.profile!r} in {results}"
           + (" for a CUDA GPU (planned on a machine without one)" if planned_for else ""))
-    if args.claim or args.by_claim:
+    if args.claim or args.by_claim or args.order == "claims":
         todo = by_claims(todo, args, results, planned_for)
         if todo is None:
             return 0
     if args.plan:
         print_plan(todo, results, batch=args.batch)
         return 0
-    if args.order != "profile" and todo:
+    if args.order not in ("profile", "claims") and todo:
         device = "cuda" if any(c.device == "cuda" for c, _ in todo) else "cpu"
         seconds = dict(zip((c.key for c, _ in todo), (e[device == "cuda"] for e in estimates(todo, results)[1])))
         todo.sort(key=lambda cw: seconds[cw[0].key], reverse=args.order == "longest")

@@ -8,7 +8,7 @@ claim whose runs not counted yet cost least, so that a budget spent in this orde
 that several claims read is counted once, for the first). These are estimates, not records.
 
 ``mgdl-campaign PROFILE --claim 'S6.*'`` runs (or, with ``--plan``, lists) only the runs of the claims it names;
-``--plan --by-claim`` prints the order below.
+``--plan --by-claim`` prints the order below, and ``--order claims`` runs in that order (:func:`run_order`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Step:
     seconds: float
     added: float
     cumulative: float
+    new_keys: tuple[str, ...] = ()   # the keys of the runs first counted at this step
 
 
 def runs_read(claim: Claim, configs: Iterable, profile: str) -> list:
@@ -91,7 +92,7 @@ def decision_order(claims: Sequence[Claim], verdicts: Mapping[str, Verdict], tod
         counted |= needs[best.id]
         total += added[best.id]
         steps.append(Step(best.id, verdicts[best.id].reason, len(needs[best.id]), len(new), costs(needs[best.id]),
-                          added[best.id], total))
+                          added[best.id], total, tuple(sorted(new))))
         left.remove(best)
     return steps, [(c.id, verdicts[c.id].reason) for c in claims if not needs[c.id]]
 
@@ -146,3 +147,10 @@ def plan(claims: Sequence[Claim], profile: str, results_dir, *, device: str = "c
     configs = [c for c, _ in todo]
     return decision_order(undecided(claims, verdicts, patterns), verdicts, configs, profile,
                           Costs(configs, seconds, device))
+
+
+def run_order(steps: Sequence[Step], todo: Sequence) -> list:
+    """``todo`` (configs) in the order of ``steps``: the runs first counted at step 1, then at step 2, ...; the runs
+    that no undecided claim reads last, in their order in ``todo``."""
+    rank = {k: i for i, s in enumerate(steps) for k in s.new_keys}
+    return sorted(todo, key=lambda c: rank.get(c.key, len(steps)))
