@@ -83,7 +83,8 @@ def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, fl
     return models, out
 
 
-def _hours(seconds: float) -> str:
+def hours(seconds: float) -> str:
+    """``"1.2 h"``, ``"3.4 min"`` or ``"56 s"``."""
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
@@ -96,7 +97,7 @@ def _saved(results_dir: Path, group: list) -> str:
     folder = (checkpoint_folder(results_dir, config, current_code(config.task)) if len(group) == 1
               else batch_checkpoint_folder(results_dir, group))
     found = progress(folder)
-    return "" if found is None else f"; resumes after {_hours(found[0])} ({found[1]})"
+    return "" if found is None else f"; resumes after {hours(found[0])} ({found[1]})"
 
 
 def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
@@ -117,8 +118,8 @@ def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
         cpu = batch_seconds([c for c, _ in runs], "cpu")
         gpu = batch_seconds([g for _, g in runs], "cuda")
         label = group[0].long_label() if len(group) == 1 else f"{_group_label(group)}, trained together"
-        print(f"  {label}  [{by_key[group[0].key][0]}{_saved(results_dir, group)}]  ~{_hours(cpu)} cpu, "
-              f"~{_hours(gpu)} gpu")
+        print(f"  {label}  [{by_key[group[0].key][0]}{_saved(results_dir, group)}]  ~{hours(cpu)} cpu, "
+              f"~{hours(gpu)} gpu")
         t = tasks.setdefault(group[0].task, [0, 0.0, 0.0])
         t[0] += len(group)
         t[1] += cpu
@@ -126,9 +127,9 @@ def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
         total[0] += cpu
         total[1] += gpu
     for task, (n, cpu, gpu) in tasks.items():
-        print(f"# {task}: {n} run(s), ~{_hours(cpu)} cpu, ~{_hours(gpu)} gpu")
-    print(f"estimated total: ~{_hours(total[0])} on this CPU (one job at a time, one thread), "
-          f"~{_hours(total[1])} on one GPU (jobs one after another{'; sweeps stacked' if batch else ''}; eigenvalue "
+        print(f"# {task}: {n} run(s), ~{hours(cpu)} cpu, ~{hours(gpu)} gpu")
+    print(f"estimated total: ~{hours(total[0])} on this CPU (one job at a time, one thread), "
+          f"~{hours(total[1])} on one GPU (jobs one after another{'; sweeps stacked' if batch else ''}; eigenvalue "
           "checks counted, loss evaluations not)")
 
 

@@ -97,13 +97,10 @@ def decision_order(claims: Sequence[Claim], verdicts: Mapping[str, Verdict], tod
     return steps, [(c.id, verdicts[c.id].reason) for c in claims if not needs[c.id]]
 
 
-def hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else \
-        f"{seconds:.0f} s"
-
-
 def decision_markdown(steps: Sequence[Step], without: Sequence[tuple[str, str]], device: str) -> str:
     """The greedy order as a Markdown table, then the undecided claims that no pending run reads, with the reason."""
+    from ...experiments.campaign import hours
+
     where = "one GPU" if device == "cuda" else "one CPU thread"
     lines = ["| # | claim | pending runs it reads (not read before) | their time alone | time it adds | time so far |",
              "|---|---|---|---|---|---|"]
