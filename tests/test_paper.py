@@ -229,6 +229,36 @@ def test_sec6_eigenvalue_claims():
     # a record at another learning rate than the paper's figure is not used
     other = [eig("setting1", "SGDL", eig_min=-1.4, learning_rate=0.5), eig("setting1", "MGDL", eig_min=-0.7)]
     assert sgdl.evaluate(records=other).status == "undecided"
+    # the evidence says where the extreme was taken: here only at grade 2's first check, before its first step;
+    # the verdict still reads every check
+    tracks = {"grades": [{"epochs": [0, 10, 20], "smallest": [[-0.3, 0.5], [-0.9, 0.1], [-0.8, 0.2]]},
+                         {"epochs": [0, 10], "smallest": [[-1.18, 0.0], [-0.95, 0.3]]}]}
+    first = [eig("setting1", "SGDL", eig_min=-1.4), eig("setting1", "MGDL", eig_min=-1.18, series=tracks)]
+    v = inside.evaluate(records=first)
+    assert v.status == "refuted"
+    assert v.evidence.startswith("MGDL smallest eigenvalue -1.180; without each grade's first check (before its "
+                                 "first step): -0.950")
+    assert "first check" not in sgdl.evaluate(records=first).evidence       # no track: nothing more to say
+
+
+def test_first_check_readings_say_which_outcomes_rest_on_initialisation():
+    from mgdlcore.paper.claims.eigen import first_check_readings
+    from mgdlcore.report.eigen import first_check_markdown
+
+    tracks = {"grades": [{"epochs": [0, 10], "smallest": [[-1.18, 0.0], [-0.95, 0.3]]}]}
+    sgdl_track = {"grades": [{"epochs": [0, 10], "smallest": [[-1.4, 0.0], [-1.2, 0.3]]}]}
+    records = [C.base.as_record(r) for r in (eig("setting1", "SGDL", eig_min=-1.4, series=sgdl_track),
+                                             eig("setting1", "MGDL", eig_min=-1.18, series=tracks),
+                                             eig("setting1", "MGDL", eig_min=-3.0, learning_rate=0.5))]   # not read
+    rows = first_check_readings(C.select(C.CLAIMS, 6), records, "paper")
+    by = {r["claim"]: r for r in rows}
+    assert set(by) == {"S6.setting1.SGDL.below", "S6.setting1.MGDL.inside"}
+    assert by["S6.setting1.MGDL.inside"] == {"claim": "S6.setting1.MGDL.inside", "status": "refuted", "method": "MGDL",
+                                            "every": -1.18, "later": -0.95, "same": False}
+    assert by["S6.setting1.SGDL.below"]["same"] is True and by["S6.setting1.SGDL.below"]["later"] == -1.2
+    text = first_check_markdown({"paper": rows})
+    assert "| paper | `S6.setting1.MGDL.inside` | refuted | -1.180 | -0.950 | **no** |" in text
+    assert text.endswith("Without the first checks, 1 of these 2 outcomes would turn.")
 
 
 def test_sec6_setting2_timing_reads_the_track():

@@ -144,6 +144,24 @@ def denoising_table(records: Mapping[str, Record | str]) -> str:
     return _provenance_line(shown) + "\n\n" + "\n".join(rows)
 
 
+def first_check_markdown(rows_by_profile: Mapping[str, list[dict]]) -> str:
+    """Markdown: per profile and claim on one method's smallest eigenvalue (``paper.claims.eigen.first_check_readings``),
+    the outcome, the smallest eigenvalue over every check and without each model's / grade's first check, and
+    whether the claim's test agrees on both; then how many outcomes turn."""
+    rows = ["| profile | claim | outcome | smallest, every check | without the first checks | same outcome |",
+            "|---|---|---|---|---|---|"]
+    turned = total = 0
+    for profile, found in rows_by_profile.items():
+        for r in found:
+            same = {True: "yes", False: "**no**", None: "–"}[r["same"]]
+            rows.append(f"| {profile} | `{r['claim']}` | {r['status']} | {_f(r['every'])} | {_f(r['later'])} | {same} |")
+            total += r["same"] is not None
+            turned += r["same"] is False
+    if total == 0:
+        return "No decided claim on the smallest eigenvalue yet."
+    return "\n".join(rows) + f"\n\nWithout the first checks, {turned} of these {total} outcomes would turn."
+
+
 # ------------------------------------------------------------------------------------------------ smoke checks
 def check_values(records: Mapping[str, Record | str]) -> dict[str, dict[str, float]]:
     """What the smoke check compares, by ``run label/metric``: ``eigenvalues`` (the smallest eigenvalue of

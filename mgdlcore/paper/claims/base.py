@@ -323,30 +323,47 @@ def final_loss(record: Record, name: str) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def min_track(record: Record) -> list[tuple[int, float]]:
-    """(epoch, smallest eigenvalue of I - eta H) of the first model / grade of an eigenvalue-tracked record.
+def grade_tracks(record: Record) -> list[list[tuple[int, float]]]:
+    """(epoch, smallest eigenvalue of I - eta H) at each check, per model / grade of an eigenvalue-tracked record.
 
-    Reads ``series["grades"][0]`` as the eigenvalues kind writes it (``epochs``, ``smallest``) or as the gd_dynamics
-    kind does (``eig_epochs``, ``eig_min``: rows of the k smallest), or flat ``eigen_epochs`` / ``eig_min``.
+    Reads ``series["grades"]`` as the eigenvalues kind writes it (``epochs``, ``smallest``) or as the gd_dynamics
+    kind does (``eig_epochs``, ``eig_min``: rows of the k smallest), or flat ``eigen_epochs`` / ``eig_min`` (one
+    track). Grades without a track are left out.
     """
     grades = record.series.get("grades")
-    pairs = []
+    tracks = []
     if isinstance(grades, list) and grades and isinstance(grades[0], dict):
-        g = grades[0]
-        for ek, vk in (("epochs", "smallest"), ("eig_epochs", "eig_min")):
-            if g.get(ek) and g.get(vk):
-                pairs = list(zip(g[ek], g[vk]))
-                break
+        for g in grades:
+            for ek, vk in (("epochs", "smallest"), ("eig_epochs", "eig_min")):
+                if g.get(ek) and g.get(vk):
+                    tracks.append(list(zip(g[ek], g[vk])))
+                    break
     elif record.series.get("eigen_epochs") and record.series.get("eig_min"):
-        pairs = list(zip(record.series["eigen_epochs"], record.series["eig_min"]))
+        tracks.append(list(zip(record.series["eigen_epochs"], record.series["eig_min"])))
     out = []
-    for e, v in pairs:
-        v = min((x for x in v if x is not None), default=None) if isinstance(v, list) else v
-        if v is not None:
-            out.append((int(e), float(v)))
-    if not out:
-        raise Undecided(f"record {record.key[:10]} has no eigenvalue track")
+    for pairs in tracks:
+        track = []
+        for e, v in pairs:
+            v = min((x for x in v if x is not None), default=None) if isinstance(v, list) else v
+            if v is not None:
+                track.append((int(e), float(v)))
+        if track:
+            out.append(track)
     return out
+
+
+def min_track(record: Record) -> list[tuple[int, float]]:
+    """:func:`grade_tracks` of the first model / grade; :class:`Undecided` when the record has none."""
+    tracks = grade_tracks(record)
+    if not tracks:
+        raise Undecided(f"record {record.key[:10]} has no eigenvalue track")
+    return tracks[0]
+
+
+def min_after_first_check(record: Record) -> float | None:
+    """The smallest eigenvalue of I - eta H over every check but each model's / grade's first (taken before its
+    first step; the authors' eigenvalue figures leave it out); None without such checks."""
+    return min((v for track in grade_tracks(record) for _, v in track[1:]), default=None)
 
 
 def one(records: list[Record], what: str) -> Record:
