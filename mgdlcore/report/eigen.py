@@ -10,6 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import EngFormatter, MaxNLocator
 import numpy as np
 
 from ..experiments.records import Record
@@ -63,8 +64,10 @@ def plot_track(rec: Record, ax_eig, ax_loss) -> None:
     c = rec.config
     ax_eig.set_title(f"{c['method']} ({c['structure']}), eta = {c['learning_rate']:g}", fontsize=8)
     ax_loss.set_title(f"{c['method']} training loss", fontsize=8)
-    ax_eig.set_xlabel("epoch", fontsize=8)
-    ax_loss.set_xlabel("epoch", fontsize=8)
+    for ax in (ax_eig, ax_loss):
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))      # 100k, 1M: long runs' ticks do not run together
     ax_eig.set_ylabel("eigenvalues of I - eta H", fontsize=8)
 
 
