@@ -129,23 +129,6 @@ def runs_of(claims: Sequence[Claim], todo: Iterable, profile: str) -> list:
     return [c for c in todo if c.key in keys]
 
 
-def plan(claims: Sequence[Claim], profile: str, results_dir, *, device: str = "cuda", patterns: Sequence[str] = ()
-         ) -> tuple[list[Step], list[tuple[str, str]]]:
-    """:func:`decision_order` of the undecided ``claims`` matching ``patterns``, over the runs of ``profile`` without
-    a current record in ``results_dir`` as ``device`` would run them (a GPU's configs are planned on a machine without
-    one too), timed by the cost model fitted to the records there."""
-    from ...experiments import campaign
-
-    verdicts = verdicts_of(claims, profile, results_dir)
-    todo = campaign.pending(profile, results_dir, [], "cpu" if device == "cuda" else device,
-                            planned_for="cuda" if device == "cuda" else None)
-    _, est = campaign.estimates(todo, results_dir)
-    seconds = {c.key: e[device == "cuda"] for (c, _), e in zip(todo, est)}
-    configs = [c for c, _ in todo]
-    return decision_order(undecided(claims, verdicts, patterns), verdicts, configs, profile,
-                          Costs(configs, seconds, device))
-
-
 def run_order(steps: Sequence[Step], todo: Sequence) -> list:
     """``todo`` (configs) in the order of ``steps``: the runs first counted at step 1, then at step 2, ...; the runs
     that no undecided claim reads last, in their order in ``todo``."""
