@@ -242,3 +242,55 @@ def test_fit_recovers_an_eager_machine():
         assert getattr(got, name) == pytest.approx(getattr(machine, name), rel=1e-3), (name, got)
     assert got.source == "fitted to 5 cpu gd eager records"
     assert cost.fit(recs[:3])["cpu gd eager"] == cost.EagerModel(*cost.EAGER_DEFAULTS["cpu gd eager"], "defaults")
+
+
+def _real_shape(config) -> tuple[int, int]:
+    """The shape the kind's own code trains ``config`` on, read from the image file."""
+    kind = type(config).KIND
+    if kind == "eigenvalues":
+        return eigenvalues.config_image(config).shape
+    if kind == "gd_dynamics":
+        return gd_dynamics.load_config_image(config).shape
+    from mgdlcore.data.images import load_identified
+    return load_identified(config.image, config.image_sha256, config.image_path, size=config.size).shape
+
+
+def _image_configs() -> list:
+    from mgdlcore.experiments.profiles import all_configs
+
+    return [c for p in ("paper", "cpu") for c in all_configs(p, device="cpu")
+            if getattr(c, "image", None) in cost.NATIVE_SHAPES and hasattr(c, "image_path")]
+
+
+def test_native_shapes_are_those_of_the_image_files():
+    from mgdlcore.data.images import REGISTRY, fetch, read_grayscale
+
+    assert set(cost.NATIVE_SHAPES) == {n for n, r in REGISTRY.items() if r.sha256 is not None}
+    for name, shape in cost.NATIVE_SHAPES.items():
+        assert read_grayscale(fetch(name)).shape == shape, name
+
+
+def test_estimated_shapes_are_those_the_runs_train_on():
+    seen = {}
+    for config in _image_configs():
+        d = config.to_dict()
+        frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.items()))
+        rule = (type(config).KIND, config.image, *(d.get(k) for k in ("size", "crop", "stride", "resample")))
+        if rule not in seen:
+            seen[rule] = cost._shape(type(config).KIND, frozen)
+            assert seen[rule] == _real_shape(config), rule
+    assert len({r[0] for r in seen}) >= 4   # regression, restoration, eigenvalues, gd_dynamics at least
+
+
+def test_estimates_read_no_image(monkeypatch):
+    from mgdlcore.data import images
+
+    fetched = []
+    monkeypatch.setattr(images, "fetch", lambda name: fetched.append(name) or images.Path("/nonexistent"))
+    cost._shape.cache_clear()
+    models = cost.fit([])
+    configs = [c for c in _image_configs() if getattr(c, "epochs", 0)]
+    for config in configs[:: max(1, len(configs) // 40)]:
+        assert cost.seconds(models, "cuda", config) > 0
+    cost._shape.cache_clear()
+    assert fetched == []

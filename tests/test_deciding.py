@@ -81,3 +81,18 @@ def test_the_campaign_runs_only_what_the_named_claims_read(tmp_path, capsys, mon
     planned = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("  eigenvalues")]
     assert planned[:2] == ["barbara-denoising30"] * 2 and len(planned) == 8
     assert all(planned[i] == planned[i + 1] for i in range(0, 8, 2))
+
+
+def test_the_claims_page_plan_is_the_commands(tmp_path, capsys, monkeypatch):
+    # an empty results folder: every claim undecided; prices by the run's subject so that the order is not trivial
+    def estimates(todo, results):
+        return {}, [(float(len(c.subject())), 2.0 * len(c.subject())) for c, _ in todo]
+
+    monkeypatch.setattr(campaign, "estimates", estimates)
+    assert campaign.main(["paper", "--results", str(tmp_path), "--device", "cpu", "--plan", "--by-claim"]) == 0
+    printed = capsys.readouterr().out
+    steps, without = campaign.decision_plan("paper", tmp_path, device="cpu")
+    text = D.decision_markdown(steps, without, "cpu")
+    assert len(steps) > 20 and text in printed
+    gpu = D.decision_markdown(*campaign.decision_plan("paper", tmp_path, device="cuda"), "cuda")
+    assert gpu != text and "on one GPU" in gpu

@@ -285,15 +285,36 @@ def by_claims(todo: list, args, results: Path, planned_for: str | None) -> list 
     if not (args.plan and args.by_claim) and args.order != "claims":
         return todo
     device = "cuda" if planned_for or any(c.device == "cuda" for c in configs) else "cpu"
-    _, est = estimates(todo, results)
-    seconds = {c.key: e[device == "cuda"] for (c, _), e in zip(todo, est)}
-    steps, without = deciding.decision_order(wanted, verdicts, configs, args.profile,
-                                             deciding.Costs(configs, seconds, device))
+    steps, without = _decision_order(todo, wanted, verdicts, args.profile, results, device)
     if args.plan and args.by_claim:
         print(deciding.decision_markdown(steps, without, device))
         return None
     why = dict((c.key, w) for c, w in todo)
     return [(c, why[c.key]) for c in deciding.run_order(steps, configs)]
+
+
+def _decision_order(todo: list, wanted: list, verdicts: dict, profile: str, results: Path, device: str):
+    """The greedy order of the ``wanted`` claims over the pending ``todo``, priced on ``device`` by the cost model."""
+    from ..paper.claims import deciding
+
+    configs = [c for c, _ in todo]
+    _, est = estimates(todo, results)
+    seconds = {c.key: e[device == "cuda"] for c, e in zip(configs, est)}
+    return deciding.decision_order(wanted, verdicts, configs, profile, deciding.Costs(configs, seconds, device))
+
+
+def decision_plan(profile: str, results: str | Path, device: str = "cuda") -> tuple[list, list]:
+    """What would decide each undecided claim of ``profile``: ``(steps, without)`` of
+    :func:`mgdlcore.paper.claims.deciding.decision_order`, priced on ``device`` (a GPU's runs are planned on a
+    machine without one), as ``mgdl-campaign PROFILE --plan --by-claim --device DEVICE`` prints them. Reads the
+    records and the profile's listing, never an image (the cost model knows the images' sizes)."""
+    from ..paper.claims import CLAIMS, deciding
+
+    results = Path(results)
+    planned_for = "cuda" if device == "cuda" and not torch.cuda.is_available() else None
+    todo = pending(profile, results, [], device, planned_for=planned_for)
+    verdicts = deciding.verdicts_of(CLAIMS, profile, results)
+    return _decision_order(todo, deciding.undecided(CLAIMS, verdicts), verdicts, profile, results, device)
 
 
 def main(argv: list[str] | None = None) -> int:

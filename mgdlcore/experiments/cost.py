@@ -205,23 +205,40 @@ def _parameters(widths) -> int:
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
 
+# (height, width) of each registry image as its file holds it (the manifest of the paper's images; a test reads the
+# files): a run's estimate never reads its image, so a plan is the same offline as online and fetches nothing
+NATIVE_SHAPES = {"cameraman": (256, 256), "barbara": (512, 512), "butterfly": (512, 512), "pirate": (1024, 1024),
+                 "chest": (1024, 1024), "resolution_chart": (256, 256)}
+TYPICAL_SHAPE = (512, 512)   # an image of unknown size (Walnut) or one that cannot be read here
+
+
+def _full_image(config) -> np.ndarray:
+    """A stand-in of the image ``config`` names at its native size (zeros; a user's file is read)."""
+    if config.image in NATIVE_SHAPES and getattr(config, "image_path", None) is None:
+        return np.zeros(NATIVE_SHAPES[config.image])
+    from ..data.images import load_identified
+    return load_identified(config.image, config.image_sha256, getattr(config, "image_path", None))
+
+
 @lru_cache(maxsize=None)
 def _shape(kind: str, frozen: tuple) -> tuple[int, int]:
-    """The (height, width) a config trains on, read from its image (512 x 512 where the image is not at hand)."""
+    """The (height, width) a config trains on: its image's native shape reduced by the kind's rule."""
+    from ..data.images import resize
     from .runner import config_from_dict
 
     config = config_from_dict(dict(frozen))
     try:
-        if kind == "eigenvalues":
-            from .eigenvalues import config_image
-            return config_image(config).shape
-        if kind == "gd_dynamics":
-            from .gd_dynamics import load_config_image
-            return load_config_image(config).shape
-        from ..data.images import load_identified
-        return load_identified(config.image, config.image_sha256, config.image_path, size=config.size).shape
-    except Exception:  # an image that cannot be read here: a typical size
-        return 512, 512
+        full = _full_image(config)
+    except Exception:  # an image that cannot be read here
+        full = np.zeros(TYPICAL_SHAPE)
+    if kind == "eigenvalues":
+        from .eigenvalues import prepare_image
+        return prepare_image(full, crop=config.crop, invert=False, stride=config.stride, size=config.size).shape
+    if kind == "gd_dynamics":
+        from .gd_dynamics import subsample
+        reduce = {"subsample": subsample, "antialias": resize}.get(config.resample)
+        return (full if reduce is None else reduce(full, config.size)).shape
+    return (full if config.size is None else resize(full, config.size)).shape
 
 
 def _points(config) -> int:
