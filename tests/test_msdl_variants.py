@@ -262,3 +262,45 @@ def test_a_campaign_runs_the_paper_msdl_once_where_sec7_runs_it():
     assert len(paper_msdl("cpu")) == 16              # fewer epochs than Sec. 7's cpu runs: run for the conjecture
     deep = [c for c in all_configs("paper", device="cpu") if c.task == "msdl_variants"]
     assert len(deep) == 5 * 26                       # the other five variants, each a 12-step sweep and a tracked run
+
+
+def test_runs_in_progress_are_read_from_their_checkpoints_own_or_parked(tmp_path, monkeypatch):
+    """A tracked run stopped at its fifth check: its four checks so far come from its checkpoint, then from the
+    parked copy once the checkpoint folder is gone; the count that reaches the paper's MSDL's share is the rule's."""
+    import dataclasses
+    import shutil
+
+    from mgdlcore.analysis import spectra
+    from mgdlcore.analysis.hessian import IterationEigenvalues
+    from mgdlcore.experiments import parking
+    from mgdlcore.report.msdl_variants import in_progress, in_progress_markdown
+    from mgdlcore.training import checkpoint
+
+    smallest = [-1.5, -0.5, -1.0, -0.99]
+
+    def fake(net, loss_of_net, lr, k=10, method="dense", **kwargs):
+        if len(calls) == len(smallest):
+            raise RuntimeError("stopped")
+        calls.append(smallest[len(calls)])
+        return IterationEigenvalues((calls[-1],) * k, (0.5,) * k, int(calls[-1] <= -1), 0, 1)
+
+    calls = []
+    monkeypatch.setattr(spectra, "spectrum", fake)
+    monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
+    base = next(c for c in configs("smoke", ("msdl_variants",), settings=[1], device="cpu")
+                if c.track_every and c.activation == "srelu")
+    config = dataclasses.replace(base, epochs=200, track_every=20)             # 11 checks
+    with pytest.raises(RuntimeError, match="stopped"):
+        run(config, results_dir=tmp_path, progress=False)
+    paper_msdl = [_rec(1, "msdl", "relu", config.learning_rate, frac=0.25)]      # 0.25 x 11: 3 checks reach it
+    rows = in_progress([config], tmp_path, paper_msdl)
+    assert len(rows) == 1 and 60 <= rows[0]["epochs_done"] < 80
+    assert (rows[0]["checks"], rows[0]["below"], rows[0]["total"], rows[0]["needed"]) == (4, 2, 11, 3)
+    text = in_progress_markdown(rows)
+    assert "| 2 of 4 | 0.25 | 3 of 11 | 1 more of the 7 checks still to come |" in text
+    assert in_progress([config], tmp_path, [_rec(1, "msdl", "relu", config.learning_rate, frac=2 / 11)])[0][
+        "needed"] == 2                                                           # 2/11 >= 2/11: reached
+    parking.park(tmp_path)
+    shutil.rmtree(tmp_path / parking.CHECKPOINTS)
+    assert [(r["checks"], r["below"]) for r in in_progress([config], tmp_path, paper_msdl)] == [(4, 2)]
+    assert in_progress([base], tmp_path, paper_msdl) == []                        # no checkpoint of its own

@@ -172,6 +172,28 @@ def progress(folder: str | os.PathLike) -> tuple[float, str] | None:
     return None
 
 
+def saved(folder: str | os.PathLike) -> list[dict]:
+    """The newest checkpoint payloads of a run (one per network it trains, in order) from its checkpoint ``folder``,
+    or else from its parked copy; [] when neither exists or none can be read. For reports on runs in progress:
+    nothing is moved, restored or resumed."""
+    import io
+
+    import torch
+
+    folder = Path(folder)
+    copy = folder.parent.parent / PARKED / folder.name
+    if folder.is_dir() and _saves(folder):
+        blobs = [p.read_bytes for p in _saves(folder)]
+    elif copy.is_dir() and _packed(copy):
+        blobs = [lambda p=p: lzma.decompress(p.read_bytes()) for p in _packed(copy)]
+    else:
+        return []
+    try:
+        return [torch.load(io.BytesIO(blob()), map_location="cpu", weights_only=True) for blob in blobs]
+    except Exception:  # a torn or foreign file: the run will set it aside when it resumes
+        return []
+
+
 def parked(results_dir: str | os.PathLike) -> list[Parked]:
     """The parked checkpoint folders of ``results_dir``."""
     root = Path(results_dir) / PARKED

@@ -163,6 +163,51 @@ def verdict_lines(records: Sequence) -> list[str]:
             for (st, struct, act), ok in more_stable_than_paper(records).items()]
 
 
+def in_progress(configs: Sequence, results_dir, records: Sequence) -> list[dict]:
+    """For each tracked MSDL run of ``configs`` with checkpoints (its own or parked) but no record: the checks so far
+    and how many at or below -1 would make the whole run's share at least the paper's MSDL's (from ``records``,
+    same setting), whatever the checks still to come give. Checkpoints are not records: nothing here is a verdict."""
+    from ..experiments.cost import n_checks
+    from ..experiments.parking import saved
+    from ..experiments.runner import checkpoint_folder, current_code
+
+    rows = []
+    for c in configs:
+        saves = saved(checkpoint_folder(results_dir, c, current_code(c.task))) if c.track_every else []
+        if not saves:
+            continue
+        mins = saves[-1]["callbacks"][0]["values"].get("eig_min_0", [])
+        total = n_checks(c.epochs, c.track_every)
+        f0 = _stability([r for r in records if r.config["setting"] == c.setting], BASELINE)[1]
+        below = sum(v <= -1.0 for v in mins)
+        rows.append(dict(config=c, epochs_done=int(saves[-1]["done"]), checks=len(mins), total=total, below=below,
+                         paper_share=f0, needed=None if f0 is None else next(
+                             (k for k in range(total + 1) if k / total >= f0), None)))
+    return rows
+
+
+def in_progress_markdown(rows: Sequence[dict]) -> str:
+    """The table of :func:`in_progress`: where the share of checks at or below -1 already reaches the paper's MSDL's
+    for the whole run, the share alone rules the variant out once the record is written."""
+    if not rows:
+        return ""
+    lines = ["**Runs in progress** (checkpoints, not records: no verdict is read from them)", "",
+             "| run | η | epochs done | checks ≤ −1 so far | paper's MSDL share | ≤ −1 checks that reach it | "
+             "state |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        c, need = r["config"], r["needed"]
+        if need is None:
+            state = "no record of the paper's MSDL"
+        elif r["below"] >= need:
+            state = "reached: the whole run's share cannot fall below the paper's MSDL's"
+        else:
+            state = f"{need - r['below']} more of the {r['total'] - r['checks']} checks still to come"
+        lines.append(f"| setting {c.setting}, {variant_label((c.structure, c.activation))} | {c.learning_rate:g} | "
+                     f"{r['epochs_done']:,} of {c.epochs:,} | {r['below']} of {r['checks']} | "
+                     f"{rd.fmt(r['paper_share'], '.2f')} | {rd.fmt(need, 'd')} of {r['total']} | {state} |")
+    return "\n".join(lines)
+
+
 def _stability(records: Sequence, v: tuple[str, str]) -> tuple[int | None, float | None]:
     """(diverged step sizes of the sweep, share of checks <= -1 of the tracked run) of variant ``v``; None for
     either that has no record."""
