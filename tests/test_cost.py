@@ -262,7 +262,7 @@ def _image_configs() -> list:
             if getattr(c, "image", None) in cost.NATIVE_SHAPES and hasattr(c, "image_path")]
 
 
-def test_native_shapes_are_those_of_the_image_files():
+def test_native_shapes_are_those_of_the_image_files(data_dir):
     from mgdlcore.data.images import REGISTRY, fetch, read_grayscale
 
     assert set(cost.NATIVE_SHAPES) == {n for n, r in REGISTRY.items() if r.sha256 is not None}
@@ -270,7 +270,7 @@ def test_native_shapes_are_those_of_the_image_files():
         assert read_grayscale(fetch(name)).shape == shape, name
 
 
-def test_estimated_shapes_are_those_the_runs_train_on():
+def test_estimated_shapes_are_those_the_runs_train_on(data_dir):
     seen = {}
     for config in _image_configs():
         d = config.to_dict()
