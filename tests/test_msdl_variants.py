@@ -303,4 +303,13 @@ def test_runs_in_progress_are_read_from_their_checkpoints_own_or_parked(tmp_path
     parking.park(tmp_path)
     shutil.rmtree(tmp_path / parking.CHECKPOINTS)
     assert [(r["checks"], r["below"]) for r in in_progress([config], tmp_path, paper_msdl)] == [(4, 2)]
+    # mgdl-campaign --plan: the epochs the parked checkpoint holds and the time left at the pace they took
+    import re
+
+    from mgdlcore.experiments.campaign import _saved, hours
+    monkeypatch.setattr(parking, "progress", lambda folder: (3600.0, "parked"))   # an hour of training saved
+    line = _saved(tmp_path, [config])
+    done = int(re.fullmatch(r"; resumes after 1.0 h \(parked\), (\d+) of 200 epochs: ~(.+) left at that pace",
+                            line)[1])
+    assert done == rows[0]["epochs_done"] and f"~{hours(3600 * (200 / done - 1))} left" in line
     assert in_progress([base], tmp_path, paper_msdl) == []                        # no checkpoint of its own

@@ -89,15 +89,23 @@ def hours(seconds: float) -> str:
 
 
 def _saved(results_dir: Path, group: list) -> str:
-    """``; resumes after 1.0 h (parked)`` where the run (or stacked group) has checkpoints here or parked."""
-    from .parking import progress
+    """``; resumes after 1.0 h (parked)`` where the run (or stacked group) has checkpoints here or parked, and for a
+    single run the epochs its checkpoints hold and the time left at the pace they were trained at."""
+    from .cost import work
+    from .parking import progress, saved
     from .runner import batch_checkpoint_folder, checkpoint_folder, current_code
 
     config = group[0]
     folder = (checkpoint_folder(results_dir, config, current_code(config.task)) if len(group) == 1
               else batch_checkpoint_folder(results_dir, group))
     found = progress(folder)
-    return "" if found is None else f"; resumes after {hours(found[0])} ({found[1]})"
+    if found is None:
+        return ""
+    text = f"; resumes after {hours(found[0])} ({found[1]})"
+    done, total = sum(int(p.get("done", 0)) for p in saved(folder)), work(config).epochs
+    if len(group) == 1 and 0 < done < total:
+        text += f", {done:,} of {total:,} epochs: ~{hours(found[0] * (total / done - 1))} left at that pace"
+    return text
 
 
 def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
