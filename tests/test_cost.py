@@ -290,7 +290,9 @@ def test_estimates_read_no_image(monkeypatch):
     cost._shape.cache_clear()
     models = cost.fit([])
     configs = [c for c in _image_configs() if getattr(c, "epochs", 0)]
-    for config in configs[:: max(1, len(configs) // 40)]:
+    from mgdlcore.experiments.regression import make_config
+    walnut = make_config("walnut", "MGDL", "paper", device="cpu")             # a registry image of unknown size
+    for config in [*configs[:: max(1, len(configs) // 40)], walnut]:
         assert cost.seconds(models, "cuda", config) > 0
     cost._shape.cache_clear()
     assert fetched == []

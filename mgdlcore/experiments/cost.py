@@ -213,11 +213,13 @@ TYPICAL_SHAPE = (512, 512)   # an image of unknown size (Walnut) or one that can
 
 
 def _full_image(config) -> np.ndarray:
-    """A stand-in of the image ``config`` names at its native size (zeros; a user's file is read)."""
-    if config.image in NATIVE_SHAPES and getattr(config, "image_path", None) is None:
-        return np.zeros(NATIVE_SHAPES[config.image])
+    """A stand-in of the image ``config`` names at its native size (zeros; a user's file is read, a registry image
+    never: one of unknown size is taken to be ``TYPICAL_SHAPE``)."""
+    path = getattr(config, "image_path", None)
+    if path is None:
+        return np.zeros(NATIVE_SHAPES.get(config.image, TYPICAL_SHAPE))
     from ..data.images import load_identified
-    return load_identified(config.image, config.image_sha256, getattr(config, "image_path", None))
+    return load_identified(config.image, config.image_sha256, path)
 
 
 @lru_cache(maxsize=None)
