@@ -463,3 +463,37 @@ def test_record_status_counts_current_and_missing_records(tmp_path):
     after = {r["task"]: r for r in record_status(tmp_path, ("smoke",))}
     assert before["learning_rate"]["current"] == 0 and after["learning_rate"]["current"] == 1
     assert after["learning_rate"]["missing"] == before["learning_rate"]["missing"] - 1
+
+
+def test_record_status_lists_the_runs_that_resume_from_checkpoints(tmp_path, monkeypatch):
+    import shutil
+
+    from mgdlcore.experiments import gd_dynamics, parking
+    from mgdlcore.experiments.runner import run
+    from mgdlcore.report.status import record_status, status_markdown
+    from mgdlcore.training import checkpoint
+
+    class Stop(Exception):
+        pass
+
+    real, saves = checkpoint.save, []
+
+    def stopping(path, payload):                      # the run stops (as if killed) after its second checkpoint
+        real(path, payload)
+        saves.append(payload["done"])
+        if len(saves) == 2:
+            raise Stop
+
+    monkeypatch.setenv(checkpoint.ENV_SECONDS, "0")
+    monkeypatch.setattr(checkpoint, "save", stopping)
+    config = gd_dynamics.configs("smoke", ("learning_rate",), device="auto")[0]
+    with pytest.raises(Stop):
+        run(config, results_dir=tmp_path, profile="smoke", progress=False)
+    for where in ("checkpoint", "parked"):
+        rows = {r["task"]: r for r in record_status(tmp_path, ("smoke",))}
+        [(label, seconds, found, done, total)] = rows["learning_rate"]["in_progress"]
+        assert (label, found, done, total) == (config.long_label(), where, saves[-1], config.epochs)
+        assert 0 < done < total and f"{label}: {done:,} of {total:,} epochs" in status_markdown(tmp_path, ("smoke",))
+        if where == "checkpoint":                   # then a fresh clone: the parked copy only
+            parking.park(tmp_path)
+            shutil.rmtree(tmp_path / parking.CHECKPOINTS)

@@ -88,9 +88,9 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def _saved(results_dir: Path, group: list) -> str:
-    """``; resumes after 1.0 h (parked)`` where the run (or stacked group) has checkpoints here or parked, and for a
-    single run the epochs its checkpoints hold and the time left at the pace they were trained at."""
+def saved_progress(results_dir: Path, group: list) -> tuple[float, str, int, int] | None:
+    """``(seconds of training saved, "checkpoint" or "parked", epochs saved, epochs in all)`` of a pending run (or
+    stacked group: its epochs are not counted, 0 of 0) from its checkpoints here or parked; None without any."""
     from .cost import work
     from .parking import progress, saved
     from .runner import batch_checkpoint_folder, checkpoint_folder, current_code
@@ -100,11 +100,22 @@ def _saved(results_dir: Path, group: list) -> str:
               else batch_checkpoint_folder(results_dir, group))
     found = progress(folder)
     if found is None:
+        return None
+    if len(group) > 1:
+        return (*found, 0, 0)
+    return (*found, sum(int(p.get("done", 0)) for p in saved(folder)), work(config).epochs)
+
+
+def _saved(results_dir: Path, group: list) -> str:
+    """``; resumes after 1.0 h (parked)`` where the run (or stacked group) has checkpoints here or parked, and for a
+    single run the epochs its checkpoints hold and the time left at the pace they were trained at."""
+    found = saved_progress(results_dir, group)
+    if found is None:
         return ""
-    text = f"; resumes after {hours(found[0])} ({found[1]})"
-    done, total = sum(int(p.get("done", 0)) for p in saved(folder)), work(config).epochs
-    if len(group) == 1 and 0 < done < total:
-        text += f", {done:,} of {total:,} epochs: ~{hours(found[0] * (total / done - 1))} left at that pace"
+    seconds, where, done, total = found
+    text = f"; resumes after {hours(seconds)} ({where})"
+    if 0 < done < total:
+        text += f", {done:,} of {total:,} epochs: ~{hours(seconds * (total / done - 1))} left at that pace"
     return text
 
 

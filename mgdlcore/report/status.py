@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..experiments.campaign import pending
+from ..experiments.campaign import hours, pending, saved_progress
 from ..experiments.profiles import all_configs
 from ..experiments.verify import verify
 
@@ -16,28 +16,42 @@ def _reason_class(why: str) -> str:
 
 
 def record_status(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "paper")) -> list[dict]:
-    """One row per (profile, task): ``configs``, ``current``, ``missing``, ``stale``, ``corrupt`` counts."""
+    """One row per (profile, task): ``configs``, ``current``, ``missing``, ``stale``, ``corrupt`` counts, and
+    ``in_progress``: the pending runs that resume from checkpoints (here or parked), as ``(label, seconds, where,
+    epochs saved, epochs in all)``."""
     rows = []
     for profile in profiles:
         total = Counter(c.task for c in all_configs(profile, device="auto"))
         todo = pending(profile, Path(results_dir), [], "auto")
         by_task: dict[str, Counter] = {}
+        started: dict[str, list] = {}
         for config, why in todo:
             by_task.setdefault(config.task, Counter())[_reason_class(why)] += 1
+            if (found := saved_progress(Path(results_dir), [config])) is not None:
+                started.setdefault(config.task, []).append((config.long_label(), *found))
         for task in sorted(total):
             reasons = by_task.get(task, Counter())
             rows.append({"profile": profile, "task": task, "configs": total[task],
                          "current": total[task] - sum(reasons.values()),
-                         "missing": reasons["missing"], "stale": reasons["stale"], "corrupt": reasons["corrupt"]})
+                         "missing": reasons["missing"], "stale": reasons["stale"], "corrupt": reasons["corrupt"],
+                         "in_progress": started.get(task, [])})
     return rows
 
 
 def status_markdown(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "paper")) -> str:
-    """:func:`record_status` and the problems ``verify`` reports, as Markdown (a table and a list)."""
+    """:func:`record_status` and the problems ``verify`` reports, as Markdown (a table and lists)."""
     rows = record_status(results_dir, profiles)
-    head = "| profile | task | configs | current records | missing | stale | corrupt |\n|---|---|---:|---:|---:|---:|---:|\n"
+    head = ("| profile | task | configs | current records | missing | stale | corrupt | in progress |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|\n")
     body = "".join(f"| {r['profile']} | {r['task']} | {r['configs']} | {r['current']} | {r['missing']} | "
-                   f"{r['stale']} | {r['corrupt']} |\n" for r in rows)
+                   f"{r['stale']} | {r['corrupt']} | {len(r['in_progress'])} |\n" for r in rows)
+    started = [(r["profile"], *run) for r in rows for run in r["in_progress"]]
+    if started:
+        body += ("\nIn progress (pending runs that resume from their checkpoints, committed under `results/.parked/` "
+                 "so that a fresh clone resumes them; no number of the book is read from them):\n")
+        body += "".join(f"\n- {profile}: {label}: {done:,} of {total:,} epochs, {hours(seconds)} of training saved "
+                        f"({where})" for profile, label, seconds, where, done, total in started)
+        body += "\n"
     valid, problems = verify(results_dir)
     tail = (f"\n`mgdl-results verify` on the committed records: {len(valid)} valid, {len(problems)} problem(s).\n")
     tail += "".join(f"\n- {line}" for line in problems)
