@@ -88,16 +88,22 @@ def hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
+def run_folder(results_dir: Path, group: list) -> Path:
+    """The checkpoint folder of a run (a one-config ``group``) or of a stacked group, as the current code names it
+    (its parked copy has the same name under ``.parked/``)."""
+    from .runner import batch_checkpoint_folder, checkpoint_folder, current_code
+
+    return (checkpoint_folder(results_dir, group[0], current_code(group[0].task)) if len(group) == 1
+            else batch_checkpoint_folder(results_dir, group))
+
+
 def saved_progress(results_dir: Path, group: list) -> tuple[float, str, int, int] | None:
     """``(seconds of training saved, "checkpoint" or "parked", epochs saved, epochs in all)`` of a pending run (or
     stacked group: its epochs are not counted, 0 of 0) from its checkpoints here or parked; None without any."""
     from .cost import work
     from .parking import progress, saved
-    from .runner import batch_checkpoint_folder, checkpoint_folder, current_code
 
-    config = group[0]
-    folder = (checkpoint_folder(results_dir, config, current_code(config.task)) if len(group) == 1
-              else batch_checkpoint_folder(results_dir, group))
+    config, folder = group[0], run_folder(results_dir, group)
     found = progress(folder)
     if found is None:
         return None

@@ -167,13 +167,13 @@ def in_progress(configs: Sequence, results_dir, records: Sequence) -> list[dict]
     """For each tracked MSDL run of ``configs`` with checkpoints (its own or parked) but no record: the checks so far
     and how many at or below -1 would make the whole run's share at least the paper's MSDL's (from ``records``,
     same setting), whatever the checks still to come give. Checkpoints are not records: nothing here is a verdict."""
+    from ..experiments.campaign import run_folder
     from ..experiments.cost import n_checks
     from ..experiments.parking import saved
-    from ..experiments.runner import checkpoint_folder, current_code
 
     rows = []
     for c in configs:
-        saves = saved(checkpoint_folder(results_dir, c, current_code(c.task))) if c.track_every else []
+        saves = saved(run_folder(results_dir, [c])) if c.track_every else []
         if not saves:
             continue
         mins = saves[-1]["callbacks"][0]["values"].get("eig_min_0", [])
