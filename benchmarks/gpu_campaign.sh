@@ -8,7 +8,8 @@
 #    after them), with --batch: each learning-rate sweep as one stacked model, any other config alone; 4 jobs at a
 #    time as threads of one worker, each on its own CUDA stream (plain GD replays CUDA graphs).
 #    `mgdl-campaign paper --plan --device cuda --batch --by-claim`, on any machine, shows that order.
-# 3. parks the checkpoints of runs cut by the time limit in results/.parked/ (mgdl-results park), so that a later
+# 3. parks the checkpoints of runs cut by the time limit in results/.parked/ (mgdl-results park, at most
+#    $MGDL_PARK_MAX_MB megabytes in all, default 30), so that a later
 #    campaign on any machine, after a commit, resumes them.
 # 4. with $OUT set (the device tool's folder of files that come back): packs every file of results/ that the
 #    campaign wrote or changed into $OUT/results.tar.gz and lists the parked folders left in $OUT/parked.txt.
@@ -29,7 +30,7 @@ only=()
 for p in "$@"; do only+=(--only "$p"); done
 [ $left -gt 30 ] && timeout $left python -m mgdlcore.experiments.campaign paper --device cuda --batch --workers 1 \
   --runs-per-worker 4 --order claims --progress off "${only[@]}"
-python -m mgdlcore.experiments.verify park
+python -m mgdlcore.experiments.verify park --max-mb "${MGDL_PARK_MAX_MB:-30}"
 if [ -n "${OUT:-}" ]; then
   find results -newer "$stamp" -type f ! -name '*.lock' ! -path '*/.checkpoints/*' -print0 \
     | tar -czf "$OUT/results.tar.gz" --null -T -
