@@ -277,3 +277,33 @@ def test_paper_runs_show_a_record_made_on_another_device_and_say_how_to_make_a_m
     assert "| synthetic setting1 SGDL | (26) |" in report.summary_table(runs)
     pending = report.summary_table({"synthetic setting1 MGDL": runs["synthetic setting1 MGDL"]})
     assert "min at init" not in pending and "pending: no paper-profile record yet" in pending
+
+
+def test_a_diverged_run_is_shown_as_diverged_with_its_curvature_at_initialisation(small, tmp_path):
+    """Sec. 6's SGDL image runs at the captions' rates blow up within a few epochs. The tables say where, and the
+    curvature table gives eta * lambda_max(H) at initialisation: from one initialisation it scales with eta alone
+    (H does not depend on eta), and it is beyond 2 for the run that diverged."""
+    import re
+
+    import matplotlib.pyplot as plt
+
+    from mgdlcore.report import eigen as report
+
+    def made(lr):
+        config = ev.make_config("synthetic", "SGDL", "smoke", setting=1, device="cpu", epochs=40, eval_every=20,
+                                learning_rate=lr)
+        return run(config, results_dir=tmp_path, profile="smoke", progress=False)
+    calm, wild = made(0.02), made(50.0)
+    assert not calm.diverged and calm.diverged_epoch is None
+    assert wild.diverged and 0 <= wild.diverged_epoch < 40
+    runs = {"calm": calm, "wild": wild}
+    table = report.curvature_at_init_markdown(runs)
+    rows = {m[0]: (float(m[1]), m[2], m[3]) for m in re.findall(r"\| (calm|wild) \| [\d.]+ \| ([\d.]+) \| (\w+) \| (.+) \|",
+                                                                 table)}
+    assert rows["wild"][0] == pytest.approx(rows["calm"][0] * 50.0 / 0.02, rel=1e-2)     # two decimals kept
+    assert rows["wild"][1:] == ("yes", f"diverged at epoch {wild.diverged_epoch:,}")
+    assert rows["calm"][1:] == ("no", "trained every epoch (40 per model)")
+    assert f"diverged at epoch {wild.diverged_epoch:,}" in report.summary_table(runs)
+    fig = report.case_figure([wild], "diverged")
+    assert any(t.get_text() == f"diverged at epoch {wild.diverged_epoch:,}" for ax in fig.axes for t in ax.texts)
+    plt.close(fig)

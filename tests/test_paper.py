@@ -359,6 +359,35 @@ def test_oscillation_compares_records_that_kept_the_loss_at_the_same_stride():
     assert v.status == "refuted" and "every 100 epochs): MSDL 0.300, MGDL 0.380" in v.evidence
 
 
+def test_a_diverged_run_fails_the_oscillation_claim_and_its_eigenvalue_evidence_says_so():
+    """Sec. 6 image runs: SGDL at the caption's learning rate can diverge in a few epochs (no share of loss rises is
+    kept). The claim that its loss oscillates while MGDL's decreases stably then fails, with the epoch; where the
+    shares up to the divergence exist they are given too. The eigenvalue claims keep their rule and name the
+    divergence in their evidence."""
+    lr = values.SEC6_LEARNING_RATES
+    o, near = C.claim("S6.cameraman.oscillation"), C.claim("S6.cameraman.SGDL.near")
+
+    def pair(sgdl_fraction, mgdl_fraction, diverged):
+        out = [eig("image", m, image="cameraman", stop_below=None, learning_rate=lr[("cameraman", m)],
+                   eig_min=e, frac_increases=f, loss_every=100) for m, e, f in
+               (("SGDL", -12.0, sgdl_fraction), ("MGDL", -0.9, mgdl_fraction))]
+        if diverged:
+            out[0]["metrics"]["diverged"] = True
+            out[0]["series"] = {"grades": [{"diverged_epoch": 6}]}
+        return out
+    assert o.evaluate(records=pair(0.6, 0.4, False)).status == "confirmed"
+    v = o.evaluate(records=pair(None, 0.4, True))
+    assert v.status == "refuted", v
+    assert v.evidence.startswith("SGDL diverged at epoch 6 at the figure's learning rate") and "up to then" not in v.evidence
+    v = o.evaluate(records=pair(0.6, 0.4, True))               # shares kept up to the divergence: given, not used
+    assert v.status == "refuted" and v.evidence.endswith("up to then, fraction of loss increases (loss kept every "
+                                                         "100 epochs): SGDL 0.600, MGDL 0.400")
+    assert o.evaluate(records=pair(None, 0.4, False)).status == "undecided"     # no share, no divergence: no verdict
+    v = near.evaluate(records=pair(None, 0.4, True))
+    assert v.status == "confirmed" and v.evidence == "SGDL smallest eigenvalue -12.000; SGDL diverged at epoch 6"
+    assert near.evaluate(records=pair(None, 0.4, False)).evidence == "SGDL smallest eigenvalue -12.000"
+
+
 def test_subject_of_reads_the_config_fields():
     assert subject_of({"case": "synthetic", "setting": 2}) == "setting2"
     assert subject_of({"case": "setting1"}) == "setting1"

@@ -232,6 +232,18 @@ class Record:
     def diverged(self) -> bool:
         return bool(self.metrics.get("diverged"))
 
+    @property
+    def diverged_epoch(self) -> int | None:
+        """The epoch at which a diverged run stopped: the metric where the kind keeps one, else the first model's
+        or grade's in the series; None for a run that did not diverge or kept no epoch."""
+        if not self.diverged:
+            return None
+        epoch = self.metrics.get("diverged_epoch")
+        if epoch is None:
+            epoch = next((g["diverged_epoch"] for g in (self.series or {}).get("grades", [])
+                          if isinstance(g, dict) and g.get("diverged_epoch") is not None), None)
+        return epoch
+
     def __getitem__(self, name: str):
         """``record["psnr_test"]``: a metric, else a config field."""
         if name in self.metrics:

@@ -57,7 +57,7 @@ def plot_track(rec: Record, ax_eig, ax_loss) -> None:
         ax_eig.plot(xs, hi[:, j], "--", color=c, lw=0.8)
     ax_eig.axhline(-1, color="0.4", lw=0.8)
     ax_eig.axhline(1, color="0.7", lw=0.6)
-    ax_loss.semilogy(lx, ly, lw=0.8)
+    ax_loss.semilogy(lx, ly, lw=0.8, marker="." if len(lx) < 30 else None)
     for b in bounds:
         for ax in (ax_eig, ax_loss):
             ax.axvline(b, color="k", ls=":", lw=0.6)
@@ -69,6 +69,12 @@ def plot_track(rec: Record, ax_eig, ax_loss) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(5))
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))      # 100k, 1M: long runs' ticks do not run together
     ax_eig.set_ylabel("eigenvalues of I - eta H", fontsize=8)
+    if rec.diverged:       # a run that blew up keeps a few points: say so where its curves stop
+        epoch, text = rec.diverged_epoch, _diverged(rec)
+        for ax in (ax_eig, ax_loss):
+            ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, color="C3", transform=ax.transAxes)
+            if epoch is not None:
+                ax.set_xlim(-0.05 * max(epoch, 1), 1.05 * max(epoch, 1))
 
 
 def _pending(ax, text: str) -> None:
@@ -106,6 +112,40 @@ def _provenance_line(records: Mapping[str, Record | str]) -> str:
     return f"*Runs: {figure_provenance(list(records.values()))}.*"
 
 
+def _diverged(rec: Record) -> str:
+    """"diverged at epoch N" for a diverged run ("diverged" where it kept no epoch), else ""."""
+    if not rec.diverged:
+        return ""
+    epoch = rec.diverged_epoch
+    return "diverged" if epoch is None else f"diverged at epoch {epoch:,}"
+
+
+def _loss_up(rec: Record) -> str:
+    """The share of loss rises, and where the run diverged (a run that blew up early keeps no share)."""
+    share = rec.metrics.get("frac_increases")
+    if not rec.diverged:
+        return _f(share, 2)
+    return _diverged(rec) if share is None else f"{_f(share, 2)} ({_diverged(rec)})"
+
+
+def curvature_at_init_markdown(records: Mapping[str, Record | str]) -> str:
+    """Markdown: per run with a record, eta * lambda_max(H) at initialisation, i.e. 1 - the smallest eigenvalue of
+    ``I - eta H`` there (the "min at init" of :func:`summary_table`), beside the 2 beyond which GD diverges on a
+    quadratic (Theorem 1), and how the run ended. A network is no quadratic: a run can pass 2 and recover (the
+    loss spikes, the curvature falls), but far beyond it the first steps blow up."""
+    rows = ["| run | eta | eta x lambda_max(H) at initialisation | beyond 2? | how the run ended |",
+            "|---|---|---|---|---|"]
+    for label, rec in records.items():
+        if not isinstance(rec, Record):
+            continue
+        c = rec.config
+        sharp = 1.0 - rec.metrics["min_eig_at_init"]
+        unit = "grade" if c["method"] == "MGDL" else "model"
+        end = _diverged(rec) or f"trained every epoch ({c['epochs']:,} per {unit})"
+        rows.append(f"| {label} | {c['learning_rate']:g} | {sharp:.2f} | {'yes' if sharp > 2 else 'no'} | {end} |")
+    return "\n".join(rows) if len(rows) > 2 else "No record yet."
+
+
 def summary_table(records: Mapping[str, Record | str]) -> str:
     """Markdown: the runs' settings, then their eigenvalue results (two tables that fit the column; pending runs
     with the reason), provenance in one line above."""
@@ -122,7 +162,7 @@ def summary_table(records: Mapping[str, Record | str]) -> str:
         setup.append(f"| {label} | ({c['structure']}) | {c['learning_rate']:g} | {c['epochs']:,} | {data} | "
                      f"{c['eig_method']} |")
         found.append(f"| {label} | {_f(m['min_eig_at_init'])} | {_f(m['min_eig'])} | {_f(m['max_n_le_minus1'])} | "
-                     f"{m['evals_with_le_minus1']}/{m['n_evals']} | {_f(m['frac_increases'], 2)} | "
+                     f"{m['evals_with_le_minus1']}/{m['n_evals']} | {_loss_up(rec)} | "
                      f"{_g(m['max_jump'])} | {m['n_stopped']} |")
     tables = [setup] + ([found] if len(found) > 2 else [])   # no results table when every run is pending
     return "\n\n".join([_provenance_line(records), *("\n".join(t) for t in tables)])

@@ -78,20 +78,21 @@ def first_check_readings(claims: Iterable[Claim], records, profile: str) -> list
 
 def _mgdl_inside(sel):
     v = _all_min(sel, "MGDL")
-    return Finding(v > LOWER, f"MGDL smallest eigenvalue {v:.3f}" + _later(sel, "MGDL", v))
+    return Finding(v > LOWER, f"MGDL smallest eigenvalue {v:.3f}" + _later(sel, "MGDL", v) + _divergences(sel, "MGDL"))
 
 
 def _sgdl_below(sel):
     v = _all_min(sel, "SGDL")
-    return Finding(v < LOWER, f"SGDL smallest eigenvalue {v:.3f}" + _later(sel, "SGDL", v))
+    return Finding(v < LOWER, f"SGDL smallest eigenvalue {v:.3f}" + _later(sel, "SGDL", v) + _divergences(sel, "SGDL"))
 
 
 def _sgdl_near(sel):
     v = _all_min(sel, "SGDL")
-    return Finding(v <= NEAR, f"SGDL smallest eigenvalue {v:.3f}" + _later(sel, "SGDL", v))
+    return Finding(v <= NEAR, f"SGDL smallest eigenvalue {v:.3f}" + _later(sel, "SGDL", v) + _divergences(sel, "SGDL"))
 
 
 SAME_STRIDE = " (two records that kept the loss at the same stride)"
+DIVERGED = "; a run that diverged fails it"
 
 
 def _loss_stride(record) -> int | None:
@@ -102,8 +103,10 @@ def _loss_stride(record) -> int | None:
 def _more_oscillation(a: str, b: str):
     """``a``'s loss rises at a larger share of kept epochs than ``b``'s. That share depends on how often the loss
     was kept (a rise over 100 epochs can hide inside a fall over 1,000), so the two records compared kept it at
-    the same stride: the finest stride both methods have a record of, the newest record of each there."""
-    def predicate(sel):
+    the same stride: the finest stride both methods have a record of, the newest record of each there. A run of
+    either method that diverged fails the claim: its loss grew without bound, which is neither the bounded
+    oscillation of a run that goes on training (the paper's figures show every epoch) nor a stable decrease."""
+    def _rises(sel):
         strides = {n: {_loss_stride(r) for r in sel[n]} for n in (a, b)}
         common = strides[a] & strides[b]
         if not common:
@@ -113,7 +116,22 @@ def _more_oscillation(a: str, b: str):
         x = metric(one([r for r in sel[a] if _loss_stride(r) == stride], a), "frac_increases")
         y = metric(one([r for r in sel[b] if _loss_stride(r) == stride], b), "frac_increases")
         every = f" (loss kept every {stride:,} epochs)" if stride else ""
-        return Finding(x > y, f"fraction of loss increases{every}: {a} {x:.3f}, {b} {y:.3f}")
+        return x, y, f"fraction of loss increases{every}: {a} {x:.3f}, {b} {y:.3f}"
+
+    def predicate(sel):
+        gone = [f"{n} {_diverged_text(r)}" for n in (a, b) for r in sel[n] if r.diverged]
+        try:
+            rises = _rises(sel)
+        except Undecided:
+            if not gone:
+                raise
+            rises = None
+        if gone:
+            before = f"; up to then, {rises[2]}" if rises else ""
+            return Finding(False, f"{', '.join(gone)} at the figure's learning rate: its loss grew without bound "
+                                  f"instead of training on{before}")
+        x, y, text = rises
+        return Finding(x > y, text)
     return predicate
 
 
@@ -129,12 +147,16 @@ def _setting2_timing(sel):
 
 
 def _diverged_text(record) -> str:
-    """"diverged at epoch N": N from the metrics (gd_dynamics kinds) or the grade that diverged (eigenvalue kind)."""
-    epoch = record.metrics.get("diverged_epoch")
-    if epoch is None:
-        epoch = next((g["diverged_epoch"] for g in (record.series or {}).get("grades", [])
-                      if g.get("diverged_epoch") is not None), None)
+    """"diverged at epoch N" (``Record.diverged_epoch``), or "diverged" where the record kept no epoch."""
+    epoch = record.diverged_epoch
     return "diverged" if epoch is None else f"diverged at epoch {epoch:,}"
+
+
+def _divergences(sel, method: str) -> str:
+    """``"; SGDL diverged at epoch 6"`` for the diverged records of ``method`` among those a verdict reads (their
+    eigenvalues were tracked only until then), else ``""``."""
+    ends = [_diverged_text(r) for r in sel[method] if r.diverged]
+    return f"; {method} {', '.join(ends)}" if ends else ""
 
 
 def _setting2_accuracy(sel):
@@ -181,7 +203,7 @@ def eigen_claims() -> list[Claim]:
                          reading="MGDL's smallest tracked eigenvalue (every grade) > -1", values=vals))
         out.append(Claim(f"S6.{case}.oscillation", where, f"{label}: SGDL's loss oscillates, MGDL's decreases "
                          "stably", _pair(case, osc), _more_oscillation("SGDL", "MGDL"),
-                         reading="SGDL's loss rises at a larger fraction of kept epochs than MGDL's" + SAME_STRIDE,
+                         reading="SGDL's loss rises at a larger fraction of kept epochs than MGDL's" + SAME_STRIDE + DIVERGED,
                          values=vals))
     for image in SEC6_IMAGES:
         s_lr, m_lr = lr[image]
@@ -195,7 +217,7 @@ def eigen_claims() -> list[Claim]:
                          values=vals))
         out.append(Claim(f"S6.{image}.oscillation", where, f"{label}: SGDL's loss oscillates, MGDL's decreases "
                          "stably", _pair(image, osc), _more_oscillation("SGDL", "MGDL"),
-                         reading="SGDL's loss rises at a larger fraction of kept epochs than MGDL's" + SAME_STRIDE,
+                         reading="SGDL's loss rises at a larger fraction of kept epochs than MGDL's" + SAME_STRIDE + DIVERGED,
                          values=vals))
     for n, (image, level) in enumerate(SEC6_DENOISING_CASES):
         where = f"Sec. 6, Figure {21 + n}"
