@@ -307,3 +307,20 @@ def test_a_diverged_run_is_shown_as_diverged_with_its_curvature_at_initialisatio
     fig = report.case_figure([wild], "diverged")
     assert any(t.get_text() == f"diverged at epoch {wild.diverged_epoch:,}" for ax in fig.axes for t in ax.texts)
     plt.close(fig)
+
+
+def test_the_image_pairs_are_listed_at_the_profiles_seeds_and_an_explicit_list_overrides_them():
+    """Figures 3, 18-20: SGDL at the captions' rates survives its first steps or not by the draw of the starting
+    weights, so the paper and cpu profiles list the image pairs (SGDL, MGDL; not the stopping-rule variant) at seeds
+    0, 1 and 2; every other run at seed 0. A chapter's explicit seeds replace that."""
+    def listed(profile, **kw):
+        return {(c.case, c.method, c.stop_below, c.image, c.seed) for c in ev.configs(profile, device="cpu", **kw)}
+    for profile in ("paper", "cpu"):
+        runs = listed(profile)
+        extra = {r for r in runs if r[-1] != 0}
+        assert extra == {("image", m, None, image, seed) for m in ("SGDL", "MGDL") for seed in (1, 2)
+                         for image in ("resolution_chart", "cameraman", "barbara", "butterfly")}
+        assert {r[:-1] for r in extra} <= {r[:-1] for r in runs if r[-1] == 0}     # the seed-0 runs are all there
+        assert {r[-1] for r in listed(profile, seeds=[0])} == {0}
+        assert {r[-1] for r in listed(profile, seeds=[3])} == {3}
+    assert {r[-1] for r in listed("smoke")} == {0}

@@ -143,7 +143,9 @@ def curvature_at_init_markdown(records: Mapping[str, Record | str]) -> str:
         unit = "grade" if c["method"] == "MGDL" else "model"
         end = _diverged(rec) or f"trained every epoch ({c['epochs']:,} per {unit})"
         rows.append(f"| {label} | {c['learning_rate']:g} | {sharp:.2f} | {'yes' if sharp > 2 else 'no'} | {end} |")
-    return "\n".join(rows) if len(rows) > 2 else "No record yet."
+    missing = [label for label, rec in records.items() if not isinstance(rec, Record)]
+    tail = f"\n\nWithout a record yet: {', '.join(missing)}." if missing else ""
+    return ("\n".join(rows) if len(rows) > 2 else "No record yet.") + tail
 
 
 def summary_table(records: Mapping[str, Record | str]) -> str:
@@ -222,16 +224,18 @@ def check_values(records: Mapping[str, Record | str]) -> dict[str, dict[str, flo
     return {"eigenvalues": eig, "log10_loss": loss}
 
 
-def paper_runs(configs, results_dir) -> dict[str, Record | str]:
-    """``{label: Record}`` of paper-profile ``configs`` whose record exists, made on any device (a run is shown
-    whatever the chapter's profile and machine), or ``{label: reason}``; nothing is trained."""
+def paper_runs(configs, results_dir, *, profile: str = "paper", by_seed: bool = False) -> dict[str, Record | str]:
+    """``{label: Record}`` of ``profile``'s ``configs`` whose record exists, made on any device (a run is shown
+    whatever the chapter's profile and machine), or ``{label: reason}``; nothing is trained. ``by_seed``: labels
+    end in ``seed N`` (configs of several seeds)."""
     from ..experiments.runner import find_on_any_device
 
     out: dict[str, Record | str] = {}
     for config in configs:
         found = find_on_any_device([config], results_dir)
-        out[case_label(config)] = found[0] if found else \
-            f"no paper-profile record yet (mgdl-campaign paper --only '{config.label()}*')"
+        label = case_label(config) + (f" seed {config.seed}" if by_seed else "")
+        out[label] = found[0] if found else \
+            f"no {profile}-profile record yet (mgdl-campaign {profile} --only '{config.label()}*')"
     return out
 
 
