@@ -44,17 +44,19 @@ def test_the_greedy_order_takes_the_cheapest_addition_and_counts_shared_runs_onc
     steps, without = D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu"))
     assert [s.claim for s in steps] == ["S6.denoising.butterfly30.SGDL.near", "S6.barbara.SGDL.near",
                                         "S6.barbara.oscillation"]
-    assert [s.added for s in steps] == [200.0, 2000.0, 0.0]                  # the oscillation claim reads the same pair
-    assert [s.new_runs for s in steps] == [2, 2, 0] and steps[-1].cumulative == 2200.0
+    # the image pair at the profile's three seeds; the oscillation claim reads the same runs
+    assert [s.added for s in steps] == [200.0, 6000.0, 0.0]
+    assert [s.new_runs for s in steps] == [2, 6, 0] and steps[-1].cumulative == 6200.0
     assert [claim for claim, _ in without] == ["T1.walnut.gain"]               # no listed run: Walnut is not fetched
     order = D.run_order(steps, todo)
     assert {(c.subject(), c.method) for c in order[:2]} == {("butterfly-denoising30", "SGDL"),
                                                             ("butterfly-denoising30", "MGDL")}
-    assert {c.subject() for c in order[2:4]} == {"barbara"} and {c.case for c in order[2:4]} == {"image"}
+    assert {c.subject() for c in order[2:8]} == {"barbara"} and {c.case for c in order[2:8]} == {"image"}
+    assert {c.seed for c in order[2:8]} == {0, 1, 2}
     assert sorted(c.key for c in order) == sorted(c.key for c in todo)
-    assert [c.key for c in order[4:]] == [c.key for c in todo if c.key not in {x.key for x in order[:4]}]
+    assert [c.key for c in order[8:]] == [c.key for c in todo if c.key not in {x.key for x in order[:8]}]
     text = D.decision_markdown(steps, without, "cpu")
-    assert "| 3 | `S6.barbara.oscillation` | 2 (0) | 33.3 min | 0 s | 36.7 min |" in text
+    assert "| 3 | `S6.barbara.oscillation` | 6 (0) | 1.7 h | 0 s | 1.7 h |" in text
     assert "- `T1.walnut.gain`: no paper-profile record" in text
 
 
