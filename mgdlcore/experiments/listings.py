@@ -60,8 +60,10 @@ class _Module:
     """One module's top-level definitions, what each reads, and which of its names are other modules' names."""
 
     def __init__(self, name: str, source: str, resolve):
+        from .provenance import parse_source      # one thread at a time, retried (CPython 3.11, gh-106905)
+
         self.name = name
-        tree = ast.parse(source)
+        tree = parse_source(source)
         self.tree = tree
         self.defined: set[str] = set()
         self.aliases: dict[str, Node] = {}         # local name -> (module, name) it was imported as
@@ -191,7 +193,7 @@ def without_listing(tree: ast.Module, names: frozenset[str]) -> ast.Module:
 
 @lru_cache(maxsize=4)
 def _cached(key: tuple[tuple[str, str, float], ...], resolve) -> dict[str, frozenset[str]]:
-    # provenance's parse lock: CPython 3.11-3.12's parser can fail when threads parse at once (see provenance._parse)
+    # provenance's parse lock: CPython 3.11's parser can fail when threads parse at once (provenance.parse_source)
     from .provenance import PARSE_LOCK
 
     with PARSE_LOCK:

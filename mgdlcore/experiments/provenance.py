@@ -18,6 +18,7 @@ import platform
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -103,14 +104,28 @@ def _resolve(module: str, node: ast.ImportFrom) -> list[str]:
     return [m for m in out if _module_file(m) is not None]
 
 
-PARSE_LOCK = threading.Lock()
+PARSE_LOCK = threading.RLock()
+PARSE_TRIES = 5
+
+
+def parse_source(source: str) -> ast.Module:
+    """``ast.parse``, one thread of this package at a time, retried. CPython 3.11's AST constructor keeps one
+    recursion counter for all threads (cpython gh-106905): "AST constructor recursion depth mismatch" follows when
+    threads parse at once (runs in threads of one campaign worker do), and the lock cannot cover a parse made by
+    another library in another thread, so a parse that fails so is tried again."""
+    with PARSE_LOCK:
+        for attempt in range(1, PARSE_TRIES + 1):
+            try:
+                return ast.parse(source)
+            except SystemError as exc:
+                if "recursion depth mismatch" not in str(exc) or attempt == PARSE_TRIES:
+                    raise
+                time.sleep(0.01 * attempt)
 
 
 def _parse(path: Path) -> ast.Module:
-    """``ast.parse`` of a file, one thread at a time: CPython 3.11-3.12 can fail with "AST constructor recursion
-    depth mismatch" when threads parse at once (runs in threads of one campaign worker do)."""
-    with PARSE_LOCK:
-        return ast.parse(path.read_text())
+    """:func:`parse_source` of a file."""
+    return parse_source(path.read_text())
 
 
 def _imports(module: str) -> set[str]:
