@@ -234,8 +234,8 @@ class Record:
 
     @property
     def diverged_epoch(self) -> int | None:
-        """The epoch at which a diverged run stopped: the metric where the kind keeps one, else the first model's
-        or grade's in the series; None for a run that did not diverge or kept no epoch."""
+        """The epoch at which a diverged run stopped (the metric where the kind keeps one, else the first model's
+        or grade's in the series), or None for a run that did not diverge or kept no epoch."""
         if not self.diverged:
             return None
         epoch = self.metrics.get("diverged_epoch")
