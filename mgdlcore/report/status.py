@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..experiments.campaign import hours, pending, saved_progress
 from ..experiments.profiles import all_configs
+from ..experiments.runner import find_on_any_device
 from ..experiments.verify import verify
 
 
@@ -16,9 +17,10 @@ def _reason_class(why: str) -> str:
 
 
 def record_status(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "paper")) -> list[dict]:
-    """One row per (profile, task): ``configs``, ``current``, ``missing``, ``stale``, ``corrupt`` counts, and
-    ``in_progress``: the pending runs that resume from checkpoints (here or parked), as ``(label, seconds, where,
-    epochs saved, epochs in all)``."""
+    """One row per (profile, task): ``configs`` (as listed for this machine's device), ``current``, ``missing``,
+    ``stale``, ``corrupt`` counts, ``elsewhere``: the missing ones that have a current record made on another
+    device (a GPU's, read by the book all the same), and ``in_progress``: the pending runs that resume from
+    checkpoints (here or parked), as ``(label, seconds, where, epochs saved, epochs in all)``."""
     rows = []
     for profile in profiles:
         total = Counter(c.task for c in all_configs(profile, device="auto"))
@@ -26,14 +28,18 @@ def record_status(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "
         by_task: dict[str, Counter] = {}
         started: dict[str, list] = {}
         for config, why in todo:
-            by_task.setdefault(config.task, Counter())[_reason_class(why)] += 1
+            reason = _reason_class(why)
+            if reason == "missing" and find_on_any_device([config], Path(results_dir)):
+                reason = "elsewhere"
+            by_task.setdefault(config.task, Counter())[reason] += 1
             if (found := saved_progress(Path(results_dir), [config])) is not None:
                 started.setdefault(config.task, []).append((config.long_label(), *found))
         for task in sorted(total):
             reasons = by_task.get(task, Counter())
             rows.append({"profile": profile, "task": task, "configs": total[task],
                          "current": total[task] - sum(reasons.values()),
-                         "missing": reasons["missing"], "stale": reasons["stale"], "corrupt": reasons["corrupt"],
+                         "missing": reasons["missing"], "elsewhere": reasons["elsewhere"],
+                         "stale": reasons["stale"], "corrupt": reasons["corrupt"],
                          "in_progress": started.get(task, [])})
     return rows
 
@@ -41,10 +47,13 @@ def record_status(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "
 def status_markdown(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "paper")) -> str:
     """:func:`record_status` and the problems ``verify`` reports, as Markdown (a table and lists)."""
     rows = record_status(results_dir, profiles)
-    head = ("| profile | task | configs | current records | missing | stale | corrupt | in progress |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|\n")
-    body = "".join(f"| {r['profile']} | {r['task']} | {r['configs']} | {r['current']} | {r['missing']} | "
-                   f"{r['stale']} | {r['corrupt']} | {len(r['in_progress'])} |\n" for r in rows)
+    head = ("| profile | task | configs | current records | on another device | missing | stale | corrupt | "
+            "in progress |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    body = "".join(f"| {r['profile']} | {r['task']} | {r['configs']} | {r['current']} | {r['elsewhere']} | "
+                   f"{r['missing']} | {r['stale']} | {r['corrupt']} | {len(r['in_progress'])} |\n" for r in rows)
+    body += ("\nConfigs and current records are those of this machine's device; \"on another device\" counts the "
+             "runs without one here that have a current record made on another (a GPU's), which the book reads "
+             "all the same.\n")
     started = [(r["profile"], *run) for r in rows for run in r["in_progress"]]
     if started:
         body += ("\nIn progress (pending runs that resume from their checkpoints, committed under `results/.parked/` "
