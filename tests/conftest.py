@@ -106,3 +106,23 @@ def pytest_terminal_summary(terminalreporter):
         for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
             terminalreporter.write_line(f"{s:7.1f}  {name}")
         terminalreporter.write_line(f"{sum(seconds.values()):7.1f}  in all (two at a time)")
+
+
+@pytest.fixture
+def made_on():
+    """``made_on(record, device, results_dir)``: the record moved to the same config on ``device`` (as if that
+    device had made it), its own file removed; returns the other device's config."""
+    import dataclasses
+    import json
+
+    from mgdlcore.experiments.records import record_path, write_json_atomic
+    from mgdlcore.experiments.runner import config_from_dict
+
+    def move(record, device, results_dir):
+        other = dataclasses.replace(config_from_dict(record.config), device=device)
+        data = json.loads(record.path.read_text())
+        data.update(key=other.key, config=other.to_dict())
+        write_json_atomic(record_path(results_dir, other), data)
+        record.path.unlink()
+        return other
+    return move

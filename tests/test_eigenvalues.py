@@ -253,23 +253,14 @@ def test_stop_rule_ignores_epoch_0_and_stops_at_the_first_value_strictly_below(m
     assert tracker.track.stopped_epoch == 30 and tracker.track.epochs == [0, 10, 20, 30]
 
 
-def test_paper_runs_show_a_record_made_on_another_device_and_say_how_to_make_a_missing_one(small, tmp_path):
+def test_paper_runs_show_a_record_made_on_another_device_and_say_how_to_make_a_missing_one(small, tmp_path, made_on):
     """Chapter 06's paper-profile section: a record made on another device is shown; a missing one is pending with
     the campaign line that makes it; the tables drop the results table when every run is pending."""
-    import dataclasses
-    import json
-
-    from mgdlcore.experiments.records import record_path, write_json_atomic
     from mgdlcore.report import eigen as report
 
     sgdl, mgdl = (ev.make_config("synthetic", m, "smoke", setting=1, device="cpu", epochs=2, eval_every=2)
                   for m in ("SGDL", "MGDL"))
-    made = run(sgdl, results_dir=tmp_path, profile="smoke", progress=False)
-    elsewhere = dataclasses.replace(sgdl, device="cuda")
-    data = json.loads(made.path.read_text())
-    data.update(key=elsewhere.key, config=elsewhere.to_dict())
-    write_json_atomic(record_path(tmp_path, elsewhere), data)
-    made.path.unlink()
+    made_on(run(sgdl, results_dir=tmp_path, profile="smoke", progress=False), "cuda", tmp_path)
     runs = report.paper_runs([sgdl, mgdl], tmp_path)
     assert runs["synthetic setting1 SGDL"].config["device"] == "cuda"
     assert runs["synthetic setting1 MGDL"] == ("no paper-profile record yet "

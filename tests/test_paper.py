@@ -495,25 +495,16 @@ def test_record_status_counts_current_and_missing_records(tmp_path):
     assert after["learning_rate"]["elsewhere"] == 0
 
 
-def test_record_status_counts_a_run_made_on_another_device_apart(tmp_path):
+def test_record_status_counts_a_run_made_on_another_device_apart(tmp_path, made_on):
     """A run this machine lists for its own device but a GPU made (same config but the device) is neither current
     here nor missing: the book reads the GPU's record, and the status table says so."""
-    import dataclasses
-    import json
-
     from mgdlcore.experiments import gd_dynamics
-    from mgdlcore.experiments.records import record_path, write_json_atomic
     from mgdlcore.experiments.runner import run
     from mgdlcore.report.status import record_status, status_markdown
 
     config = gd_dynamics.configs("smoke", ("learning_rate",), device="cpu")[0]
     before = {r["task"]: r for r in record_status(tmp_path, ("smoke",))}["learning_rate"]
-    made = run(config, results_dir=tmp_path, profile="smoke", progress=False)
-    gpu = dataclasses.replace(config, device="cuda")
-    data = json.loads(made.path.read_text())
-    data.update(key=gpu.key, config=gpu.to_dict())
-    write_json_atomic(record_path(tmp_path, gpu), data)
-    made.path.unlink()
+    made_on(run(config, results_dir=tmp_path, profile="smoke", progress=False), "cuda", tmp_path)
     after = {r["task"]: r for r in record_status(tmp_path, ("smoke",))}["learning_rate"]
     assert (after["current"], after["elsewhere"], after["missing"]) == (0, 1, before["missing"] - 1)
     assert "| smoke | learning_rate |" in status_markdown(tmp_path, ("smoke",))

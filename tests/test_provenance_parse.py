@@ -9,31 +9,30 @@ import pytest
 from mgdlcore.experiments import provenance
 
 
+MISMATCH = "AST constructor recursion depth mismatch (before=72, after=84)"
+
+
 def test_a_parse_that_fails_with_the_mismatch_is_tried_again_and_other_errors_are_not(monkeypatch):
-    real, calls = ast.parse, []
+    calls = []
 
-    def flaky(source, *args, **kw):
-        calls.append(source)
-        if len(calls) < 3:
-            raise SystemError("AST constructor recursion depth mismatch (before=72, after=84)")
-        return real(source, *args, **kw)
-    monkeypatch.setattr(provenance, "ast", SimpleNamespace(parse=flaky))     # pytest keeps the real one
+    def parser(failures: int, message: str = MISMATCH):
+        """An ``ast.parse`` for provenance alone (pytest keeps the real one) that fails ``failures`` times."""
+        calls.clear()
+
+        def parse(source, *args, **kw):
+            calls.append(source)
+            if len(calls) <= failures:
+                raise SystemError(message)
+            return ast.parse(source, *args, **kw)
+        monkeypatch.setattr(provenance, "ast", SimpleNamespace(parse=parse))
+
+    parser(2)
     assert isinstance(provenance.parse_source("x = 1"), ast.Module) and len(calls) == 3
-
-    def always(source, *args, **kw):
-        calls.append(source)
-        raise SystemError("AST constructor recursion depth mismatch (before=1, after=2)")
-    calls.clear()
-    monkeypatch.setattr(provenance, "ast", SimpleNamespace(parse=always))     # pytest keeps the real one
+    parser(10**6)
     with pytest.raises(SystemError, match="mismatch"):
         provenance.parse_source("x = 1")
     assert len(calls) == provenance.PARSE_TRIES
-
-    def other(source, *args, **kw):
-        calls.append(source)
-        raise SystemError("something else")
-    calls.clear()
-    monkeypatch.setattr(provenance, "ast", SimpleNamespace(parse=other))     # pytest keeps the real one
+    parser(10**6, "something else")
     with pytest.raises(SystemError, match="something else"):
         provenance.parse_source("x = 1")
     assert len(calls) == 1

@@ -244,6 +244,14 @@ class Record:
                           if isinstance(g, dict) and g.get("diverged_epoch") is not None), None)
         return epoch
 
+    @property
+    def divergence(self) -> str:
+        """"diverged at epoch N" for a diverged run ("diverged" where it kept no epoch), else ""."""
+        if not self.diverged:
+            return ""
+        epoch = self.diverged_epoch
+        return "diverged" if epoch is None else f"diverged at epoch {epoch:,}"
+
     def __getitem__(self, name: str):
         """``record["psnr_test"]``: a metric, else a config field."""
         if name in self.metrics:

@@ -70,9 +70,9 @@ def plot_track(rec: Record, ax_eig, ax_loss) -> None:
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))      # 100k, 1M: long runs' ticks do not run together
     ax_eig.set_ylabel("eigenvalues of I - eta H", fontsize=8)
     if rec.diverged:       # a run that blew up keeps a few points: say so where its curves stop
-        epoch, text = rec.diverged_epoch, _diverged(rec)
+        epoch = rec.diverged_epoch
         for ax in (ax_eig, ax_loss):
-            ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, color="C3", transform=ax.transAxes)
+            ax.text(0.5, 0.5, rec.divergence, ha="center", va="center", fontsize=8, color="C3", transform=ax.transAxes)
             if epoch is not None:
                 ax.set_xlim(-0.05 * max(epoch, 1), 1.05 * max(epoch, 1))
 
@@ -112,20 +112,12 @@ def _provenance_line(records: Mapping[str, Record | str]) -> str:
     return f"*Runs: {figure_provenance(list(records.values()))}.*"
 
 
-def _diverged(rec: Record) -> str:
-    """"diverged at epoch N" for a diverged run ("diverged" where it kept no epoch), else ""."""
-    if not rec.diverged:
-        return ""
-    epoch = rec.diverged_epoch
-    return "diverged" if epoch is None else f"diverged at epoch {epoch:,}"
-
-
 def _loss_up(rec: Record) -> str:
     """The share of loss rises, and where the run diverged (a run that blew up early keeps no share)."""
     share = rec.metrics.get("frac_increases")
     if not rec.diverged:
         return _f(share, 2)
-    return _diverged(rec) if share is None else f"{_f(share, 2)} ({_diverged(rec)})"
+    return rec.divergence if share is None else f"{_f(share, 2)} ({rec.divergence})"
 
 
 def curvature_at_init_markdown(records: Mapping[str, Record | str]) -> str:
@@ -141,7 +133,7 @@ def curvature_at_init_markdown(records: Mapping[str, Record | str]) -> str:
         c = rec.config
         sharp = 1.0 - rec.metrics["min_eig_at_init"]
         unit = "grade" if c["method"] == "MGDL" else "model"
-        end = _diverged(rec) or f"trained every epoch ({c['epochs']:,} per {unit})"
+        end = rec.divergence or f"trained every epoch ({c['epochs']:,} per {unit})"
         rows.append(f"| {label} | {c['learning_rate']:g} | {sharp:.2f} | {'yes' if sharp > 2 else 'no'} | {end} |")
     missing = [label for label, rec in records.items() if not isinstance(rec, Record)]
     tail = f"\n\nWithout a record yet: {', '.join(missing)}." if missing else ""

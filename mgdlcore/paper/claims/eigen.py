@@ -119,7 +119,7 @@ def _more_oscillation(a: str, b: str):
         return x, y, f"fraction of loss increases{every}: {a} {x:.3f}, {b} {y:.3f}"
 
     def predicate(sel):
-        gone = [f"{n} {_diverged_text(r)}" for n in (a, b) for r in sel[n] if r.diverged]
+        gone = [f"{n} {r.divergence}" for n in (a, b) for r in sel[n] if r.diverged]
         try:
             rises = _rises(sel)
         except Undecided:
@@ -146,23 +146,17 @@ def _setting2_timing(sel):
                        f"{min(early):.3f}, after {min(late):.3f}")
 
 
-def _diverged_text(record) -> str:
-    """"diverged at epoch N" (``Record.diverged_epoch``), or "diverged" where the record kept no epoch."""
-    epoch = record.diverged_epoch
-    return "diverged" if epoch is None else f"diverged at epoch {epoch:,}"
-
-
 def _divergences(sel, method: str) -> str:
     """``"; SGDL diverged at epoch 6"`` for the diverged records of ``method`` among those a verdict reads (their
     eigenvalues were tracked only until then), else ``""``."""
-    ends = [_diverged_text(r) for r in sel[method] if r.diverged]
+    ends = [r.divergence for r in sel[method] if r.diverged]
     return f"; {method} {', '.join(ends)}" if ends else ""
 
 
 def _setting2_accuracy(sel):
     runs = {name: one(sel[name], name) for name in ("SGDL", "MGDL")}
     loss = {name: final_loss(r, "final_val_loss") for name, r in runs.items()}
-    ends = {name: _diverged_text(r) if r.diverged else fmt(loss[name]) for name, r in runs.items()}
+    ends = {name: r.divergence if r.diverged else fmt(loss[name]) for name, r in runs.items()}
     return Finding(loss["MGDL"] < loss["SGDL"], f"final validation loss MGDL {ends['MGDL']}, SGDL {ends['SGDL']}")
 
 
