@@ -289,6 +289,7 @@ def test_a_diverged_run_is_shown_as_diverged_with_its_curvature_at_initialisatio
     assert wild.diverged and 0 <= wild.diverged_epoch < 40
     runs = {"calm": calm, "wild": wild}
     table = report.curvature_at_init_markdown(runs)
+    assert table.startswith("*Runs: profile smoke · device cpu · seed 0 · commit ")    # every number's origin
     rows = {m[0]: (float(m[1]), m[2], m[3]) for m in re.findall(r"\| (calm|wild) \| [\d.]+ \| ([\d.]+) \| (\w+) \| (.+) \|",
                                                                  table)}
     assert rows["wild"][0] == pytest.approx(rows["calm"][0] * 50.0 / 0.02, rel=1e-2)     # two decimals kept

@@ -137,7 +137,9 @@ def curvature_at_init_markdown(records: Mapping[str, Record | str]) -> str:
         rows.append(f"| {label} | {c['learning_rate']:g} | {sharp:.2f} | {'yes' if sharp > 2 else 'no'} | {end} |")
     missing = [label for label, rec in records.items() if not isinstance(rec, Record)]
     tail = f"\n\nWithout a record yet: {', '.join(missing)}." if missing else ""
-    return ("\n".join(rows) if len(rows) > 2 else "No record yet.") + tail
+    if len(rows) == 2:
+        return "No record yet." + tail
+    return _provenance_line(records) + "\n\n" + "\n".join(rows) + tail
 
 
 def summary_table(records: Mapping[str, Record | str]) -> str:
