@@ -1,6 +1,7 @@
 """mgdl-campaign: pending runs of a profile, one line per run, resume, failures reported and survived."""
 
 from mgdlcore.experiments import campaign, regression
+from mgdlcore.structures import get_structure
 
 
 def test_campaign_runs_then_resumes(tmp_path, capsys):
@@ -55,17 +56,20 @@ def test_cost_model_counts_flops_and_recovers_a_known_machine():
     from mgdlcore.experiments import cost, gd_dynamics
 
     sgdl = gd_dynamics.make_config("learning_rate", 1, "SGDL", 0.01, "smoke", device="cpu", epochs=100)
-    # (26): [1] -> [32] x 4 -> [1]; 6 FLOPs per multiply-add and point (forward, two backward products)
-    assert cost.work(sgdl) == cost.Work(6.0 * 1024 * (32 + 3 * 32 * 32 + 32) * 100, 100)
+    # (26): [1] -> [32] x 4 -> [1]; 6 FLOPs per multiply-add and point (forward, two backward products); 5 layers
+    assert cost.work(sgdl) == cost.Work(6.0 * 1024 * (32 + 3 * 32 * 32 + 32) * 100, 100, 500)
     mgdl = gd_dynamics.make_config("learning_rate", 1, "MGDL", 0.01, "smoke", device="cpu", epochs=10)
-    assert cost.work(mgdl).epochs == 40                                  # four grades of (30)
+    assert cost.work(mgdl).epochs == 40 and cost.work(mgdl).layer_epochs == 80   # four grades of (30), 2 layers each
+    msdl = gd_dynamics.make_config("msdl", 1, "MSDL", 0.01, "smoke", device="cpu", epochs=10)
+    structure = get_structure(msdl.structure)                            # every scale's subnetwork runs its layers
+    assert cost.work(msdl).layer_epochs == 10 * len(structure.scales) * (len(structure.hidden) + 1)
     # the approximation study: structures from its fields; SGDL (the grades unrolled) trains every grade's epochs
     from mgdlcore.experiments.approximation import ApproximationConfig
     approx = ApproximationConfig(method="MGDL", target="sine", n_train=256, width=8, n_grades=3, epochs=10)
     assert cost.work(approx) == cost.Work(sum(6.0 * 256 * w * 10 for w in (1 * 8 + 8 * 1, 8 * 8 + 8 * 1,
-                                                                           8 * 8 + 8 * 1)), 30)
+                                                                           8 * 8 + 8 * 1)), 30, 60)
     unrolled = ApproximationConfig(method="SGDL", target="sine", n_train=256, width=8, n_grades=3, epochs=10)
-    assert cost.work(unrolled) == cost.Work(6.0 * 256 * (8 + 8 * 8 * 2 + 8) * 30, 30)
+    assert cost.work(unrolled) == cost.Work(6.0 * 256 * (8 + 8 * 8 * 2 + 8) * 30, 30, 4 * 30)
     surface = ApproximationConfig(method="MGDL", target="surface", n_train=16, n_dense=33, width=8, n_grades=2,
                                   epochs=5)
     assert cost.work(surface).flops == 6.0 * 16 ** 2 * ((2 * 8 + 8) + (8 * 8 + 8)) * 5

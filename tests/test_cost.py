@@ -296,3 +296,35 @@ def test_estimates_read_no_image(monkeypatch):
         assert cost.seconds(models, "cuda", config) > 0
     cost._shape.cache_clear()
     assert fetched == []
+
+
+def test_a_batch_calibrates_the_model_once_as_its_members_run_alone():
+    """A stacked sweep's records all carry the batch's wall time: the fit takes it once, as one member alone
+    (``single_seconds``, the inverse of ``batch_seconds``), and gives the machine back; repeats and the members of
+    one batch do not make up for too few different runs, and MSDL's batches (scales stacked too) calibrate nothing."""
+    machine = cost.DeviceModel(3e12, 5e-5, 15.0, "")
+    sweeps = [(1, "SGDL", 1000), (1, "MGDL", 30000), (2, "SGDL", 200000), (2, "MGDL", 5000)]
+    recs = []
+    for setting, method, epochs in sweeps:
+        members = [gd_dynamics.make_config("learning_rate", setting, method, lr, "smoke", device="cpu",
+                                           epochs=epochs) for lr in (0.001, 0.01, 0.1)]
+        wall = cost.batch_seconds([machine.seconds(cost.work(c)) for c in members], "cuda")
+        recs += [SimpleNamespace(config={**c.to_dict(), "device": "cuda"}, diverged=i == 2,    # one diverged
+                                 provenance={"seconds": wall, "batch": len(members)}) for i, c in enumerate(members)]
+    got = cost.fit(recs)["cuda gd"]
+    for name in ("rate", "overhead", "setup"):
+        assert getattr(got, name) == pytest.approx(getattr(machine, name), rel=1e-3), (name, got)
+    assert got.source == "fitted to 4 cuda gd records"
+    assert cost.single_seconds(cost.batch_seconds([7.0] * 5, "cpu"), 5, "cpu") == pytest.approx(7.0)
+    three = [r for r in recs if r.config["epochs"] != 5000]
+    assert cost.fit(three + three)["cuda gd"].source == "benchmark defaults"
+    alone = [gd_dynamics.make_config("learning_rate", 1, m, 0.01, "smoke", device="cpu", epochs=n, seed=seed)
+             for m, n in (("SGDL", 1000), ("MGDL", 3000)) for seed in (0, 1)]    # two runs, each at two seeds
+    repeats = [SimpleNamespace(config={**c.to_dict(), "device": "cuda"}, diverged=False,
+                               provenance={"seconds": machine.seconds(cost.work(c))}) for c in alone]
+    assert cost.fit(repeats)["cuda gd"].source == "benchmark defaults"
+    msdl = [gd_dynamics.make_config("msdl", 1, "MSDL", lr, "smoke", device="cpu", epochs=n)
+            for n in (100, 2000) for lr in (0.001, 0.01)]
+    batched = [SimpleNamespace(config={**c.to_dict(), "device": "cuda"}, diverged=False,
+                               provenance={"seconds": 100.0 + c.epochs, "batch": 2}) for c in msdl]
+    assert cost.fit(three + batched)["cuda gd"].source == "benchmark defaults"

@@ -98,3 +98,20 @@ def test_the_claims_page_plan_is_the_commands(tmp_path, capsys, monkeypatch):
     assert len(steps) > 20 and text in printed
     gpu = D.decision_markdown(*campaign.decision_plan("paper", tmp_path, device="cuda"), "cuda")
     assert gpu != text and "on one GPU" in gpu
+
+
+def test_the_greedy_order_counts_the_claims_a_run_decides_per_second(paper):
+    """Two claims on the Barbara pair at 300 s come before one claim on the Butterfly pair at 200 s (2 / 300 s
+    against 1 / 200 s); the cheapest addition alone would take the Butterfly first."""
+    names = ["S6.denoising.butterfly30.SGDL.near", "S6.barbara.SGDL.near", "S6.barbara.oscillation"]
+    claims = [C.claim(n) for n in names]
+    verdicts = {c.id: c.evaluate(records=[]) for c in claims}
+    todo = [c for c in paper if c.task == "eigenvalues"]
+    seconds = {c.key: (100.0 if c.case == "denoising" else 50.0) for c in todo}
+    steps, _ = D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu"))
+    assert [s.claim for s in steps] == ["S6.barbara.SGDL.near", "S6.barbara.oscillation",
+                                        "S6.denoising.butterfly30.SGDL.near"]
+    assert [s.added for s in steps] == [300.0, 0.0, 200.0]
+    seconds = {c.key: (100.0 if c.case == "denoising" else 120.0) for c in todo}     # 2 / 720 s < 1 / 200 s
+    steps, _ = D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu"))
+    assert steps[0].claim == "S6.denoising.butterfly30.SGDL.near"

@@ -3,15 +3,22 @@ device to records.
 
 A config's work is ``flops`` (forward and backward passes of the linear layers over all its epochs, counted as in
 ``benchmarks/_common.step_flops``: ``6 N sum(fan_in * fan_out)`` per step, the first layer without an input
-gradient is not discounted) and ``epochs`` (every SGDL model's and MGDL grade's epochs). Its time on a device is
-``setup + flops / rate + epochs * overhead``: the setup is what a run costs before its first step (data, warm-up,
-compilation), the rate says how fast the arithmetic runs, the overhead what every step costs beyond it (kernel
-launches, Python, small tensors). The three are fitted by bounded least squares on the log of the times to the
+gradient is not discounted), ``epochs`` (every SGDL model's and MGDL grade's epochs) and ``layer_epochs`` (those
+epochs times the linear layers they train: an MGDL grade trains its own one or two, SGDL all of them, MSDL each
+scale's). Its time on a device is ``setup + flops / rate + layer_epochs * overhead``: the setup is what a run costs
+before its first step (data, warm-up, compilation), the rate says how fast the arithmetic runs, the overhead what
+every layer of a step costs beyond it (its kernel launches or graph nodes, Python, small tensors: a step of the
+five-layer eq. (26) runs about twice the kernels of a two-layer MGDL grade, and on a GPU takes about as much longer,
+whatever their FLOPs). The three are fitted by bounded least squares on the log of the times to the
 records made on that device type: the measured seconds of every trained record that ran to its end, tracked no
 eigenvalues and was made by the code it is stamped with (an adopted record keeps the time its older code took; the
-campaign passes only records that are current, since a stale one's time is older code's too).
+campaign passes only records that are current, since a stale one's time is older code's too). A batch of runs
+trained together (a stacked sweep, ``mgdl-campaign --batch``) is one row: its wall time divided by what
+:func:`batch_seconds` says the batch costs over one member (:func:`single_seconds`); on a GPU nearly every untracked
+plain-GD run of the paper profile is such a member, so without them that model never leaves its defaults.
 So the model is calibrated by the machines that made the records; with fewer than ``MIN_RECORDS`` such records of
-a device type, the figures of the last benchmark on it are used (``BENCHMARK_DEFAULTS``), and the fit may move
+different runs (by their work: repeats, other images of one size and the members of one batch count once) of a
+device type, the figures of the last benchmark on it are used (``BENCHMARK_DEFAULTS``), and the fit may move
 each figure at most ``FIT_RANGE`` times away from them. Plain gradient descent and the other optimisers get a model
 each (:func:`engine`): on a GPU plain GD replays CUDA graphs (``training.graphs``) and Adam runs eager, on the CPU
 plain GD takes fused steps (``training.fused``), so their per-epoch overheads differ several-fold and one fit to both
@@ -62,12 +69,16 @@ SYNTHETIC_POINTS = 1024
 # fused (26) epoch 1,070 us for 19.3 MFLOP, fused (30) grade-2 epoch 404 us for 6.5 MFLOP; the larger image steps
 # run faster per FLOP, so the rate is a compromise) and one H100 (gpu_check.sh: sgdl28_step 4.0 TFLOP/s at 2.8 ms
 # per step, synthetic_sweep_serial 2.1 ms per epoch per run)
-# (rate FLOP/s, overhead s per epoch, setup s per run); setup: this CPU ~1 s, a GPU's first run ~20 s
+# (rate FLOP/s, overhead s per layer-epoch, setup s per run); setup: this CPU ~1 s, a GPU's first run ~20 s
 # and the H100's CUDA-graph benchmark (benchmarks/measured/h100-2026-11-26-graphs: plain GD of (26), 0.56 ms per
-# epoch replayed against 1.92 eager)
+# epoch replayed against 1.92 eager); the per-epoch overheads of those benchmarks over the five linear layers of (26)
+# and of (28). "cuda gd": the paper campaign's plain-GD records on an H200 (4 runs at a time on CUDA streams, 20 s
+# setup and 4 TFLOP/s taken off): 65.7 us per layer-epoch for the 19-rate batches of (26) as single runs
+# (single_seconds), 52.3 for those of (30), at most 61 for the tracked MGDL (31) of Sec. 6 (its 204 dense checks
+# included); the H100 benchmark's 0.56 ms per epoch of (26) alone would give 112
 # keys: device type, and " gd" for plain gradient descent (see engine)
-BENCHMARK_DEFAULTS = {"cpu": (26e9, 3.0e-4, 1.0), "cuda": (4.0e12, 2.0e-3, 20.0),
-                      "cpu gd": (26e9, 3.0e-4, 1.0), "cuda gd": (4.0e12, 5.6e-4, 20.0)}
+BENCHMARK_DEFAULTS = {"cpu": (26e9, 6.0e-5, 1.0), "cuda": (4.0e12, 4.0e-4, 20.0),
+                      "cpu gd": (26e9, 6.0e-5, 1.0), "cuda gd": (4.0e12, 5.5e-5, 20.0)}
 # eigenvalue checks, (check_rate FLOP/s, check_setup s per check) per device type. cpu: solved from the
 # paper-profile eigen tracks of (26) and (30) made on this CPU (results/eigenvalues, 10^6 GD epochs, a check every
 # 10^4): SGDL 4,893 s against a training estimate of 1,559 s, i.e. 33.0 s for each of 101 dense checks of 4.57e10
@@ -111,26 +122,28 @@ LANCZOS_EAGER_DEFAULTS = {"cpu": (*EAGER_DEFAULTS["cpu gd eager"][:2], False), "
 class Work:
     flops: float
     epochs: int
+    layer_epochs: float = 0.0   # epochs times the linear layers each trains
     ops: float = 0.0        # tensor operations of every eager step (:func:`eager_step`; 0 where none runs eager)
     elements: float = 0.0   # elements those operations write
 
 
 @dataclass(frozen=True)
 class DeviceModel:
-    """``seconds = setup + flops / rate + epochs * overhead`` on one device type, and where its figures come from."""
+    """``seconds = setup + flops / rate + layer_epochs * overhead`` on one device type, and where its figures come
+    from."""
 
     rate: float          # FLOP/s
-    overhead: float      # seconds per epoch
+    overhead: float      # seconds per layer of an epoch
     setup: float         # seconds per run
     source: str
 
     def seconds(self, work: Work) -> float:
         if not work.epochs:
             return 0.0
-        return self.setup + work.flops / self.rate + work.epochs * self.overhead
+        return self.setup + work.flops / self.rate + work.layer_epochs * self.overhead
 
     def describe(self) -> str:
-        return (f"{self.setup:.1f} s + {self.rate / 1e9:.1f} GFLOP/s + {self.overhead * 1e6:.0f} us/epoch "
+        return (f"{self.setup:.1f} s + {self.rate / 1e9:.1f} GFLOP/s + {self.overhead * 1e6:.1f} us per layer-epoch "
                 f"({self.source})")
 
 
@@ -199,6 +212,10 @@ class CheckModel:
 
 def _layer_sum(widths) -> int:
     return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _layers(widths) -> int:
+    return len(widths) - 1
 
 
 def _parameters(widths) -> int:
@@ -280,15 +297,16 @@ def work(config) -> Work:
     elif isinstance(s, MGDLStructure):
         grades = getattr(config, "n_grades", None) or s.n_grades
         w = Work(sum(6.0 * n * _layer_sum(s.grade_widths(g)) * epochs for g in range(1, grades + 1)),
-                 epochs * grades)
+                 epochs * grades, float(sum(_layers(s.grade_widths(g)) * epochs for g in range(1, grades + 1))))
         nets = [(("mlp", s.grade_widths(g), act), epochs) for g in range(1, grades + 1)]
     elif isinstance(s, MSDLStructure):
         widths = (s.input_dim, *s.hidden, s.output_dim)
-        w = Work(6.0 * n * _layer_sum(widths) * len(s.scales) * epochs, epochs)
+        w = Work(6.0 * n * _layer_sum(widths) * len(s.scales) * epochs, epochs,
+                 float(_layers(widths) * len(s.scales) * epochs))
         nets = [(("msdl", s.name, act), epochs)]
     else:
         assert isinstance(s, SGDLStructure)
-        w = Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs)
+        w = Work(6.0 * n * _layer_sum(s.widths) * epochs, epochs, float(_layers(s.widths) * epochs))
         nets = [(("mlp", s.widths, act), epochs)]
     if engine(config) != "gd" or fused_on_cpu(config):
         return w
@@ -312,8 +330,9 @@ def _stability_work(config, s, n: int) -> Work:
         grade = s.grade_widths(config.grade)
         base = [s.grade_widths(g) for g in range(1, config.grade)]
         flops = 6.0 * n * (runs * epochs * _layer_sum(grade) + config.base_epochs * sum(map(_layer_sum, base)))
-        return Work(flops, runs * epochs + config.base_epochs * len(base))
-    return Work(6.0 * n * _layer_sum(s.widths) * runs * epochs, runs * epochs)
+        layers = runs * epochs * _layers(grade) + config.base_epochs * sum(map(_layers, base))
+        return Work(flops, runs * epochs + config.base_epochs * len(base), float(layers))
+    return Work(6.0 * n * _layer_sum(s.widths) * runs * epochs, runs * epochs, float(_layers(s.widths) * runs * epochs))
 
 
 def _stability_nets(config, s, act: str) -> list:
@@ -511,6 +530,12 @@ def batch_seconds(single: list[float], device: str) -> float:
     return max(single) * (1.0 + BATCH_EXTRA["cuda" if device == "cuda" else "cpu"] * (len(single) - 1))
 
 
+def single_seconds(seconds: float, size: int, device: str) -> float:
+    """What one member of a batch of ``size`` runs that took ``seconds`` together would take alone: the inverse of
+    :func:`batch_seconds` for equal members (the members of a stacked sweep differ only in their learning rate)."""
+    return seconds / (1.0 + BATCH_EXTRA["cuda" if device == "cuda" else "cpu"] * (size - 1))
+
+
 def _fit_positive(start, predict, seconds: np.ndarray) -> list[float]:
     """Positive parameters ``p``, each within a factor ``FIT_RANGE`` of ``start``, that minimise the squared
     relative errors ``log(predict(p)) - log(seconds)`` (fitted in ``log p``, by ``scipy.optimize.least_squares``)."""
@@ -529,24 +554,29 @@ def _fit_setup_and_two_terms(data: list[tuple[Work, float]], terms, start) -> li
     return _fit_positive(start, lambda p: p[2] + p[0] * x + p[1] * y, t)
 
 
+def _too_few(designs) -> bool:
+    """Whether fewer than ``MIN_RECORDS`` different runs (by their work) are among ``designs``: three figures are
+    not told apart by repeats of two or three runs (the paper campaign's batches on a GPU are three such runs)."""
+    return len(set(designs)) < MIN_RECORDS
+
+
 def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
     """One :class:`DeviceModel` per device type and engine (keys of ``BENCHMARK_DEFAULTS``: "cpu", "cuda", and
     "cpu gd", "cuda gd" for plain gradient descent), an :class:`EagerModel` for plain GD run eager on the CPU (key
     "cpu gd eager"), each from the trained ``records``' seconds, then one
     :class:`CheckModel` per device type (keys "cpu checks", "cuda checks") from the seconds of the records that
     tracked eigenvalues beyond the training estimate."""
-    from .runner import config_from_dict
+    from .runner import batch_of, config_from_dict
 
     rows: dict[str, list[tuple[Work, float]]] = {}
     tracked: list[tuple[str, object, Work, Checks, float]] = []
+    batches: dict[tuple, tuple[object, Work]] = {}
     for rec in records:
         seconds = rec.provenance.get("seconds")
         if not seconds or (rec.config.get("epochs") or 0) == 0 or rec.diverged:
             continue                            # nothing trained, or stopped early: not a full run's time
         if rec.provenance.get("adopted") or rec.provenance.get("seconds_complete") is False:
             continue                            # seconds taken by older code, or of the last segments only
-        if rec.provenance.get("batch"):
-            continue                            # the wall time of a batch of runs trained together
         try:
             config = config_from_dict(rec.config)
             w = work(config)
@@ -554,6 +584,15 @@ def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
         except (ValueError, TypeError):
             continue
         device = rec.config.get("device", "cpu")
+        size = rec.provenance.get("batch")
+        if size:
+            # the wall time of a batch of runs trained together: one row per batch, for one of its members
+            # (not MSDL's: its batches stack the scales too, so a member's steps run fewer kernels than alone)
+            msdl = isinstance(getattr(config, "structure", None), str) and isinstance(
+                get_structure(config.structure), MSDLStructure)
+            if isinstance(size, int) and size > 0 and w.epochs and not c.count and not msdl:
+                batches.setdefault((device, batch_of(config), size, float(seconds)), (config, w))
+            continue
         if rec.config["task"] == "eigenvalues" or rec.config.get("track_every"):
             # eigenvalue checks take much of the time: they calibrate the check model, not the training one
             # (lr_bound trains probes that work() does not count: no calibration)
@@ -562,21 +601,23 @@ def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
             continue
         if w.epochs:
             rows.setdefault(model_key(device, config), []).append((w, float(seconds)))
+    for (device, _, size, seconds), (config, w) in batches.items():
+        rows.setdefault(model_key(device, config), []).append((w, single_seconds(seconds, size, device)))
     out: dict[str, DeviceModel | EagerModel | CheckModel] = {}
     for key, defaults in EAGER_DEFAULTS.items():
         data = rows.get(key, [])
-        if len(data) < MIN_RECORDS:
+        if _too_few(w for w, _ in data):
             out[key] = EagerModel(*defaults, "defaults")
             continue
         per_op, per_element, setup = _fit_setup_and_two_terms(data, lambda w: (w.ops, w.elements), defaults)
         out[key] = EagerModel(per_op, per_element, setup, f"fitted to {len(data)} {key} records")
     for device, defaults in BENCHMARK_DEFAULTS.items():
         data = rows.get(device, [])
-        if len(data) < MIN_RECORDS:
+        if _too_few(w for w, _ in data):
             out[device] = DeviceModel(*defaults, "benchmark defaults")
             continue
-        # parameters: 1 / rate, overhead per epoch, setup, each within FIT_RANGE of the benchmark's figure
-        inv_rate, overhead, setup = _fit_setup_and_two_terms(data, lambda w: (w.flops, w.epochs),
+        # parameters: 1 / rate, overhead per layer-epoch, setup, each within FIT_RANGE of the benchmark's figure
+        inv_rate, overhead, setup = _fit_setup_and_two_terms(data, lambda w: (w.flops, w.layer_epochs),
                                                              (1.0 / defaults[0], defaults[1], defaults[2]))
         out[device] = DeviceModel(1.0 / inv_rate, overhead, setup, f"fitted to {len(data)} {device} records")
     for device, (rate, setup) in CHECK_DEFAULTS.items():
@@ -584,7 +625,7 @@ def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
         # the Lanczos products' operations and elements are priced at the defaults; the fit moves rate and setup
         data = [(out[model_key(d, config)].seconds(w) + base.eager_seconds(c), c.count, base.flops(c), t)
                 for d, config, w, c, t in tracked if d == device]
-        if len(data) < MIN_RECORDS:
+        if _too_few((w, c) for d, _, w, c, _ in tracked if d == device):
             out[f"{device} checks"] = base
             continue
         train, n, f, t = (np.array(col, dtype=float) for col in zip(*data))

@@ -4,8 +4,10 @@ For every claim without a verdict in a profile: the runs of that profile that ha
 of the claim's queries reads, as the profile lists them (:meth:`~mgdlcore.paper.claims.base.Query.matches`), and
 their time by the cost model of :mod:`mgdlcore.experiments.cost` (fitted to the committed records), with each
 learning-rate sweep stacked as ``mgdl-campaign --batch`` trains it. The claims come in a greedy order: next is the
-claim whose runs not counted yet cost least, so that a budget spent in this order decides the most claims (a run
-that several claims read is counted once, for the first). These are estimates, not records.
+claim whose runs not counted yet give the most claims all their runs per second they add (itself and the others that
+read no further run: three claims on one pair of runs come before one claim on a run that is a little cheaper), so
+that a budget spent in this order decides the most claims (a run that several claims read is counted once, for the
+first). These are estimates, not records.
 
 ``mgdl-campaign PROFILE --claim 'S6.*'`` runs (or, with ``--plan``, lists) only the runs of the claims it names;
 ``--plan --by-claim`` prints the order below, and ``--order claims`` runs in that order (:func:`run_order`).
@@ -78,8 +80,9 @@ class Costs:
 def decision_order(claims: Sequence[Claim], verdicts: Mapping[str, Verdict], todo: Sequence, profile: str,
                    costs: Costs) -> tuple[list[Step], list[tuple[str, str]]]:
     """``(steps, [(claim, reason)] of the claims no pending run reads)`` over the undecided ``claims``: each step
-    the claim whose runs among ``todo`` add least time to those of the steps before it (ties: fewer runs, then the
-    claims' order)."""
+    the claim whose runs among ``todo`` complete the most claims (itself included) per second they add to those of
+    the steps before it, a claim that adds nothing first (ties: fewer runs, then the claims' order); the claims it
+    completes follow it, each adding nothing."""
     needs = {c.id: {r.key for r in runs_read(c, todo, profile)} for c in claims}
     left = [c for c in claims if needs[c.id]]
     steps: list[Step] = []
@@ -87,7 +90,14 @@ def decision_order(claims: Sequence[Claim], verdicts: Mapping[str, Verdict], tod
     total = 0.0
     while left:
         added = {c.id: costs(counted | needs[c.id]) - total for c in left}
-        best = min(left, key=lambda c: (round(added[c.id], 3), len(needs[c.id])))
+
+        def per_second(c: Claim) -> float:
+            if round(added[c.id], 3) <= 0:
+                return float("inf")
+            have = counted | needs[c.id]
+            return sum(needs[d.id] <= have for d in left) / added[c.id]
+
+        best = min(left, key=lambda c: (-per_second(c), len(needs[c.id])))
         new = needs[best.id] - counted
         counted |= needs[best.id]
         total += added[best.id]
