@@ -54,3 +54,35 @@ def test_restore_never_overwrites_a_checkpoint_of_this_machine(tmp_path):
     parking.discard(folder)
     assert not (tmp_path / parking.PARKED / folder.name).exists()
     assert parking.restore(folder) is False                                 # nothing parked: nothing to do
+
+
+def test_a_plan_gives_the_pace_since_a_run_last_resumed(tmp_path):
+    """A start records the seconds and epochs saved when it began; parking and restoring keep that; the plan's time
+    left follows the pace since then (here half the whole run's), or the whole run's where nothing says it."""
+    import shutil
+
+    import torch
+
+    from mgdlcore.experiments.campaign import time_left
+
+    folder = tmp_path / ".checkpoints" / "run"
+    folder.mkdir(parents=True)
+    t0 = 1_000_000.0
+    (folder / segments.FILE).write_text(json.dumps({"before": 0.0, "count": 1, "complete": True, "started": t0}))
+    torch.save({"done": 1000}, folder / "train-000.pt")
+    os.utime(folder / "train-000.pt", (t0 + 3600, t0 + 3600))            # 1,000 epochs in the first hour
+    segments.begin(folder, now=t0 + 5000)
+    assert parking.resumed(folder) == (3600.0, 1000)
+    torch.save({"done": 1500}, folder / "train-000.pt")
+    os.utime(folder / "train-000.pt", (t0 + 8600, t0 + 8600))            # 500 more in the next hour
+    seconds, _ = parking.progress(folder)
+    assert seconds == pytest.approx(7200.0)
+    assert time_left(seconds, 1500, 3000, parking.resumed(folder)) == (
+        "~3.0 h left at the pace since it last resumed (500 epochs in 1.0 h), ~2.0 h at the whole run's")
+    assert time_left(seconds, 1500, 3000, None) == "~2.0 h left at that pace"
+    assert time_left(seconds, 1500, 3000, (0.0, 0)) == "~2.0 h left at that pace"     # its first start
+    parking.park(tmp_path)
+    assert parking.resumed(tmp_path / ".checkpoints" / "run") == (3600.0, 1000)
+    shutil.rmtree(folder)                                                # a fresh clone: the parked copy only
+    assert parking.resumed(folder) == (3600.0, 1000)
+    assert parking.restore(folder) and parking.resumed(folder) == (3600.0, 1000)

@@ -115,14 +115,29 @@ def saved_progress(results_dir: Path, group: list) -> tuple[float, str, int, int
 def _saved(results_dir: Path, group: list) -> str:
     """``; resumes after 1.0 h (parked)`` where the run (or stacked group) has checkpoints here or parked, and for a
     single run the epochs its checkpoints hold and the time left at the pace they were trained at."""
+    from .parking import resumed
+
     found = saved_progress(results_dir, group)
     if found is None:
         return ""
     seconds, where, done, total = found
     text = f"; resumes after {hours(seconds)} ({where})"
     if 0 < done < total:
-        text += f", {done:,} of {total:,} epochs: ~{hours(seconds * (total / done - 1))} left at that pace"
+        since = resumed(run_folder(results_dir, group))
+        text += f", {done:,} of {total:,} epochs: {time_left(seconds, done, total, since)}"
     return text
+
+
+def time_left(seconds: float, done: int, total: int, since: tuple[float, int] | None) -> str:
+    """What a run with ``done`` of ``total`` epochs saved after ``seconds`` has left: at the pace since it last
+    resumed (``since``: seconds and epochs saved then) where that start resumed saved epochs and has saved more,
+    then at the whole run's pace."""
+    whole = hours(seconds * (total / done - 1))
+    if since is None or not (0 < since[1] < done) or seconds <= since[0]:
+        return f"~{whole} left at that pace"
+    pace = (done - since[1]) / (seconds - since[0])
+    return (f"~{hours((total - done) / pace)} left at the pace since it last resumed ({done - since[1]:,} epochs in "
+            f"{hours(seconds - since[0])}), ~{whole} at the whole run's")
 
 
 def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:

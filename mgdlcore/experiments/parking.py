@@ -70,6 +70,30 @@ def _seconds_done(folder: Path) -> tuple[float, int, bool]:
         return 0.0, 1, False   # no segments file: the earlier time is unknown
 
 
+def _segments_data(folder: Path) -> dict:
+    try:
+        return json.loads((folder / segments.FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _resumed_field(folder: Path) -> dict:
+    """The segments file's record of where the current segment started, to carry over (empty where it has none)."""
+    found = segments.resumed(_segments_data(folder))
+    return {} if found is None else {segments.RESUMED: {"seconds": found[0], "epochs": found[1]}}
+
+
+def resumed(folder: str | os.PathLike) -> tuple[float, int] | None:
+    """``(seconds, epochs)`` saved when the current segment of the run checkpointed in ``folder`` started, from its
+    checkpoint folder or else its parked copy (:func:`mgdlcore.experiments.segments.resumed`)."""
+    folder = Path(folder)
+    copy = folder.parent.parent / PARKED / folder.name
+    for f in (folder, copy):
+        if f.is_dir() and (_saves(f) or _packed(f)):
+            return segments.resumed(_segments_data(f))
+    return None
+
+
 def _copy_atomic(src: Path, dest: Path, segments_data: dict, *, pack: bool) -> None:
     """Copy the checkpoint files of ``src`` to ``dest`` (replacing it) with ``segments_data`` as its segments file:
     compressed (``pack``, from a checkpoint folder) or decompressed (from a parked one)."""
@@ -108,7 +132,8 @@ def park(results_dir: str | os.PathLike, *, max_mb: float = DEFAULT_MAX_MB) -> l
         for folder in folders:
             before, count, complete = _seconds_done(folder)
             _copy_atomic(folder, staging / folder.name,
-                         {"parked": True, "before": before, "count": count, "complete": complete}, pack=True)
+                         {"parked": True, "before": before, "count": count, "complete": complete,
+                          **_resumed_field(folder)}, pack=True)
         kept = {f.name: _size(f) for f in dest_root.iterdir() if f.is_dir() and not f.name.startswith(".")} \
             if dest_root.is_dir() else {}
         new = {f.name: _size(staging / f.name) for f in folders}
@@ -150,7 +175,7 @@ def restore(folder: str | os.PathLike) -> bool:
     _copy_atomic(parked, folder, {}, pack=False)
     last = max(p.stat().st_mtime for p in _saves(folder))
     (folder / segments.FILE).write_text(json.dumps(
-        {"before": before, "count": count, "complete": complete, "started": last}))
+        {"before": before, "count": count, "complete": complete, "started": last, **_resumed_field(parked)}))
     return True
 
 

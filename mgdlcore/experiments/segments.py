@@ -1,8 +1,10 @@
 """Wall time of a run that was interrupted and resumed from its checkpoints.
 
 A run's checkpoint folder (see :func:`mgdlcore.experiments.runner.checkpoint_folder`) holds ``segments.json``:
-how many times the run has started, when the current start was, and the seconds that earlier starts spent up to
-their last checkpoint (what they did after it was lost and is redone, so it is not counted). The record's
+how many times the run has started, when the current start was, the seconds that earlier starts spent up to
+their last checkpoint (what they did after it was lost and is redone, so it is not counted), and the seconds and
+epochs saved when the current start began (so that a plan can tell the pace since then from the whole run's: a
+tracked run's eigenvalue checks grow slower as training reaches the edge of stability). The record's
 ``provenance.seconds`` is then the time of every segment that built it, not of the last one alone.
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 
 FILE = "segments.json"
 SAVES = "train-*.pt"   # the checkpoint files of :mod:`mgdlcore.training.checkpoint`
+RESUMED = "resumed"    # where the current segment started: seconds and epochs saved then (a plan's recent pace)
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,30 @@ def begin(folder: str | os.PathLike, now: float | None = None) -> Segments:
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=FILE, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
-        json.dump({"before": seg.before, "count": seg.count, "complete": seg.complete, "started": now}, fh)
+        json.dump({"before": seg.before, "count": seg.count, "complete": seg.complete, "started": now,
+                   RESUMED: {"seconds": seg.before, "epochs": epochs_saved(folder)}}, fh)
     os.replace(tmp, folder / FILE)
     return seg
+
+
+def epochs_saved(folder: str | os.PathLike) -> int:
+    """The epochs the checkpoints in ``folder`` hold, over every network of the run (0 for none or unreadable)."""
+    import torch
+
+    try:
+        return sum(int(torch.load(p, map_location="cpu", weights_only=True).get("done", 0))
+                   for p in sorted(Path(folder).glob(SAVES)))
+    except Exception:  # a torn or foreign file: the run sets it aside when it resumes
+        return 0
+
+
+def resumed(data: dict) -> tuple[float, int] | None:
+    """``(seconds, epochs)`` saved when the current segment of a run started, from its segments file's ``data``
+    (None when it does not say: a file from before this field, or none)."""
+    try:
+        return float(data[RESUMED]["seconds"]), int(data[RESUMED]["epochs"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def abandon(folder: str | os.PathLike) -> None:

@@ -90,14 +90,10 @@ def decision_order(claims: Sequence[Claim], verdicts: Mapping[str, Verdict], tod
     total = 0.0
     while left:
         added = {c.id: costs(counted | needs[c.id]) - total for c in left}
-
-        def per_second(c: Claim) -> float:
-            if round(added[c.id], 3) <= 0:
-                return float("inf")
-            have = counted | needs[c.id]
-            return sum(needs[d.id] <= have for d in left) / added[c.id]
-
-        best = min(left, key=lambda c: (-per_second(c), len(needs[c.id])))
+        completed = {c.id: sum(needs[d.id] <= counted | needs[c.id] for d in left) for c in left}
+        per_second = {c.id: float("inf") if round(added[c.id], 3) <= 0 else completed[c.id] / added[c.id]
+                      for c in left}
+        best = min(left, key=lambda c: (-per_second[c.id], len(needs[c.id])))
         new = needs[best.id] - counted
         counted |= needs[best.id]
         total += added[best.id]
