@@ -35,13 +35,20 @@ def test_stacked_time_counts_a_sweep_once_and_other_runs_alone(paper):
     assert costs([sweep[0].key, sweep[0].key]) == pytest.approx(10)            # a run counts once
 
 
+def _eigen_order(paper, names: list[str], denoising: float, image: float):
+    """``(steps, without, todo)`` of the greedy order of the claims ``names`` (no record: every one undecided) over
+    the paper profile's eigenvalue runs, each denoising run taking ``denoising`` seconds and each image run
+    ``image``."""
+    claims = [C.claim(n) for n in names]
+    verdicts = {c.id: c.evaluate(records=[]) for c in claims}
+    todo = [c for c in paper if c.task == "eigenvalues"]
+    seconds = {c.key: (denoising if c.case == "denoising" else image) for c in todo}
+    return (*D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu")), todo)
+
+
 def test_the_greedy_order_takes_the_cheapest_addition_and_counts_shared_runs_once(paper):
     names = ["S6.barbara.SGDL.near", "S6.barbara.oscillation", "S6.denoising.butterfly30.SGDL.near", "T1.walnut.gain"]
-    claims = [C.claim(n) for n in names]
-    verdicts = {c.id: c.evaluate(records=[]) for c in claims}                # no record: every claim undecided
-    todo = [c for c in paper if c.task == "eigenvalues"]
-    seconds = {c.key: (100.0 if c.case == "denoising" else 1000.0) for c in todo}
-    steps, without = D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu"))
+    steps, without, todo = _eigen_order(paper, names, 100.0, 1000.0)
     assert [s.claim for s in steps] == ["S6.denoising.butterfly30.SGDL.near", "S6.barbara.SGDL.near",
                                         "S6.barbara.oscillation"]
     # the image pair at the profile's three seeds; the oscillation claim reads the same runs
@@ -104,14 +111,9 @@ def test_the_greedy_order_counts_the_claims_a_run_decides_per_second(paper):
     """Two claims on the Barbara pair at 300 s come before one claim on the Butterfly pair at 200 s (2 / 300 s
     against 1 / 200 s); the cheapest addition alone would take the Butterfly first."""
     names = ["S6.denoising.butterfly30.SGDL.near", "S6.barbara.SGDL.near", "S6.barbara.oscillation"]
-    claims = [C.claim(n) for n in names]
-    verdicts = {c.id: c.evaluate(records=[]) for c in claims}
-    todo = [c for c in paper if c.task == "eigenvalues"]
-    seconds = {c.key: (100.0 if c.case == "denoising" else 50.0) for c in todo}
-    steps, _ = D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu"))
+    steps, _, _ = _eigen_order(paper, names, 100.0, 50.0)
     assert [s.claim for s in steps] == ["S6.barbara.SGDL.near", "S6.barbara.oscillation",
                                         "S6.denoising.butterfly30.SGDL.near"]
     assert [s.added for s in steps] == [300.0, 0.0, 200.0]
-    seconds = {c.key: (100.0 if c.case == "denoising" else 120.0) for c in todo}     # 2 / 720 s < 1 / 200 s
-    steps, _ = D.decision_order(claims, verdicts, todo, "paper", D.Costs(todo, seconds, "cpu"))
+    steps, _, _ = _eigen_order(paper, names, 100.0, 120.0)                      # 2 / 720 s < 1 / 200 s
     assert steps[0].claim == "S6.denoising.butterfly30.SGDL.near"
