@@ -301,7 +301,7 @@ def test_estimates_read_no_image(monkeypatch):
 def test_a_batch_calibrates_the_model_once_as_its_members_run_alone():
     """A stacked sweep's records all carry the batch's wall time: the fit takes it once, as one member alone
     (``single_seconds``, the inverse of ``batch_seconds``), and gives the machine back; repeats and the members of
-    one batch do not make up for too few different runs, and MSDL's batches (scales stacked too) calibrate nothing."""
+    one batch do not make up for too few different runs."""
     machine = cost.DeviceModel(3e12, 5e-5, 15.0, "")
     sweeps = [(1, "SGDL", 1000), (1, "MGDL", 30000), (2, "SGDL", 200000), (2, "MGDL", 5000)]
     recs = []
@@ -323,8 +323,49 @@ def test_a_batch_calibrates_the_model_once_as_its_members_run_alone():
     repeats = [SimpleNamespace(config={**c.to_dict(), "device": "cuda"}, diverged=False,
                                provenance={"seconds": machine.seconds(cost.work(c))}) for c in alone]
     assert cost.fit(repeats)["cuda gd"].source == "benchmark defaults"
-    msdl = [gd_dynamics.make_config("msdl", 1, "MSDL", lr, "smoke", device="cpu", epochs=n)
-            for n in (100, 2000) for lr in (0.001, 0.01)]
-    batched = [SimpleNamespace(config={**c.to_dict(), "device": "cuda"}, diverged=False,
-                               provenance={"seconds": 100.0 + c.epochs, "batch": 2}) for c in msdl]
-    assert cost.fit(three + batched)["cuda gd"].source == "benchmark defaults"
+
+
+def _msdl_batches(machine, device: str, epochs) -> list:
+    """Records of stacked MSDL sweeps (two learning rates each) on ``device`` that took what ``machine`` gives for
+    their members' work in the batch (``stacked_work``)."""
+    recs = []
+    for n in epochs:
+        members = [gd_dynamics.make_config("msdl", 1, "MSDL", lr, "smoke", device="cpu", epochs=n)
+                   for lr in (0.001, 0.01)]
+        wall = cost.batch_seconds([machine.seconds(cost.stacked_work(c)) for c in members], "cuda")
+        recs += [SimpleNamespace(config={**c.to_dict(), "device": device}, diverged=False,
+                                 provenance={"seconds": wall, "batch": len(members)}) for c in members]
+    return recs
+
+
+def test_an_msdl_batch_calibrates_a_gpu_by_the_work_of_its_stacked_scales():
+    """MSDL's stacked model runs its scales as one batched layer too: on a GPU a member's step launches the kernels
+    of one subnetwork (``stacked_work``: the layer-epochs over the scales, the FLOPs kept), so its batches calibrate
+    the GPU's model by that work and the plan prices its sweeps by it (``member_seconds``); on the CPU, where MSDL's
+    eager steps are priced by their operations, its batches calibrate nothing."""
+    machine = cost.DeviceModel(3e12, 5e-5, 15.0, "")
+    config = gd_dynamics.make_config("msdl", 1, "MSDL", 0.01, "paper", device="cpu")
+    alone, stacked = cost.work(config), cost.stacked_work(config)
+    assert stacked.flops == alone.flops and stacked.epochs == alone.epochs
+    assert stacked.layer_epochs == pytest.approx(alone.layer_epochs / 4)          # four scales
+    sgdl = gd_dynamics.make_config("learning_rate", 1, "SGDL", 0.01, "paper", device="cpu")
+    assert cost.stacked_work(sgdl) == cost.work(sgdl)
+    sweeps = [(1, "SGDL", 1000), (1, "MGDL", 30000), (2, "SGDL", 200000)]
+    recs = []
+    for setting, method, epochs in sweeps:
+        members = [gd_dynamics.make_config("learning_rate", setting, method, lr, "smoke", device="cpu",
+                                           epochs=epochs) for lr in (0.001, 0.01)]
+        wall = cost.batch_seconds([machine.seconds(cost.work(c)) for c in members], "cuda")
+        recs += [SimpleNamespace(config={**c.to_dict(), "device": "cuda"}, diverged=False,
+                                 provenance={"seconds": wall, "batch": 2}) for c in members]
+    assert cost.fit(recs)["cuda gd"].source == "benchmark defaults"             # three runs: too few
+    got = cost.fit(recs + _msdl_batches(machine, "cuda", (100_000, 400_000)))["cuda gd"]
+    assert got.source == "fitted to 5 cuda gd records"
+    for name in ("rate", "overhead", "setup"):
+        assert getattr(got, name) == pytest.approx(getattr(machine, name), rel=1e-3), (name, got)
+    models = {**cost.fit([]), "cuda gd": machine}
+    assert cost.member_seconds(models, "cuda", config) == pytest.approx(machine.seconds(stacked))
+    assert cost.seconds(models, "cuda", config) == pytest.approx(machine.seconds(alone))
+    assert cost.member_seconds(models, "cpu", config) == cost.seconds(models, "cpu", config)
+    cpu = cost.fit(_msdl_batches(machine, "cpu", (1000, 2000, 3000, 4000, 5000)))
+    assert cpu["cpu gd eager"].source == "defaults"

@@ -33,6 +33,11 @@ def test_stacked_time_counts_a_sweep_once_and_other_runs_alone(paper):
     assert costs(c.key for c in sweep) == pytest.approx(batch_seconds([10, 20, 30, 40, 50], "cuda"))
     assert costs(c.key for c in single) == pytest.approx(60 + 70)
     assert costs([sweep[0].key, sweep[0].key]) == pytest.approx(10)            # a run counts once
+    members = {k: v / 2 for k, v in seconds.items()}                           # e.g. MSDL's stacked scales on a GPU
+    costs = D.Costs(sweep + single, seconds, "cuda", members)
+    assert costs(c.key for c in sweep) == pytest.approx(batch_seconds([5, 10, 15, 20, 25], "cuda"))
+    assert costs([sweep[0].key]) == pytest.approx(10)                          # trained alone: as alone
+    assert costs(c.key for c in single) == pytest.approx(60 + 70)
 
 
 def _eigen_order(paper, names: list[str], denoising: float, image: float):
@@ -81,7 +86,8 @@ def test_the_campaign_runs_only_what_the_named_claims_read(tmp_path, capsys, mon
     # --order claims: first the pair that decides claims for the least time (here Barbara at noise 30, which the
     # profile lists last), each pair's two runs one after the other
     def estimates(todo, results):
-        return {}, [(1.0, 1.0) if c.subject() == "barbara-denoising30" else (100.0, 100.0) for c, _ in todo]
+        return {}, [(1.0, 1.0, 1.0) if c.subject() == "barbara-denoising30" else (100.0, 100.0, 100.0)
+                    for c, _ in todo]
 
     monkeypatch.setattr(campaign, "estimates", estimates)
     monkeypatch.setattr(campaign, "print_plan", lambda todo, results, batch=False: print(
@@ -95,7 +101,7 @@ def test_the_campaign_runs_only_what_the_named_claims_read(tmp_path, capsys, mon
 def test_the_claims_page_plan_is_the_commands(tmp_path, capsys, monkeypatch):
     # an empty results folder: every claim undecided; prices by the run's subject so that the order is not trivial
     def estimates(todo, results):
-        return {}, [(float(len(c.subject())), 2.0 * len(c.subject())) for c, _ in todo]
+        return {}, [(float(len(c.subject())), 2.0 * len(c.subject()), 2.0 * len(c.subject())) for c, _ in todo]
 
     monkeypatch.setattr(campaign, "estimates", estimates)
     assert campaign.main(["paper", "--results", str(tmp_path), "--device", "cpu", "--plan", "--by-claim"]) == 0

@@ -67,9 +67,9 @@ def pending(profile: str, results_dir: Path, patterns: list[str], device: str = 
     return out
 
 
-def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, float]]]:
-    """The cost models (see :mod:`mgdlcore.experiments.cost`) fitted to the records in ``results_dir``, and ``(cpu seconds, gpu
-    seconds)`` for each pending ``(config, reason)``."""
+def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, float, float]]]:
+    """The cost models (see :mod:`mgdlcore.experiments.cost`) fitted to the records in ``results_dir``, and ``(cpu
+    seconds, gpu seconds, gpu seconds as a member of a stacked sweep)`` for each pending ``(config, reason)``."""
     from . import cost
     from .records import scan
 
@@ -79,7 +79,8 @@ def estimates(todo: list, results_dir: Path) -> tuple[dict, list[tuple[float, fl
     models = cost.fit([r for r in scan(results_dir)[0] if staleness(r) is None])
     out = []
     for config, _ in todo:
-        out.append((cost.seconds(models, "cpu", config), cost.seconds(models, "cuda", config)))
+        out.append((cost.seconds(models, "cpu", config), cost.seconds(models, "cuda", config),
+                    cost.member_seconds(models, "cuda", config)))
     return models, out
 
 
@@ -155,8 +156,8 @@ def print_plan(todo: list, results_dir: Path, batch: bool = False) -> None:
     total = [0.0, 0.0]
     for group in groups:
         runs = [by_key[c.key][1] for c in group]
-        cpu = batch_seconds([c for c, _ in runs], "cpu")
-        gpu = batch_seconds([g for _, g in runs], "cuda")
+        cpu = batch_seconds([c for c, _, _ in runs], "cpu")
+        gpu = batch_seconds([m if len(group) > 1 else g for _, g, m in runs], "cuda")
         label = group[0].long_label() if len(group) == 1 else f"{_group_label(group)}, trained together"
         print(f"  {label}  [{by_key[group[0].key][0]}{_saved(results_dir, group)}]  ~{hours(cpu)} cpu, "
               f"~{hours(gpu)} gpu")
@@ -340,7 +341,9 @@ def _decision_order(todo: list, wanted: list, verdicts: dict, profile: str, resu
     configs = [c for c, _ in todo]
     _, est = estimates(todo, results)
     seconds = {c.key: e[device == "cuda"] for c, e in zip(configs, est)}
-    return deciding.decision_order(wanted, verdicts, configs, profile, deciding.Costs(configs, seconds, device))
+    members = {c.key: e[2] if device == "cuda" else e[0] for c, e in zip(configs, est)}
+    return deciding.decision_order(wanted, verdicts, configs, profile,
+                                   deciding.Costs(configs, seconds, device, members))
 
 
 def decision_plan(profile: str, results: str | Path, device: str = "cuda") -> tuple[list, list]:

@@ -15,7 +15,10 @@ eigenvalues and was made by the code it is stamped with (an adopted record keeps
 campaign passes only records that are current, since a stale one's time is older code's too). A batch of runs
 trained together (a stacked sweep, ``mgdl-campaign --batch``) is one row: its wall time divided by what
 :func:`batch_seconds` says the batch costs over one member (:func:`single_seconds`); on a GPU nearly every untracked
-plain-GD run of the paper profile is such a member, so without them that model never leaves its defaults.
+plain-GD run of the paper profile is such a member, so without them that model never leaves its defaults. A member's
+work in a batch is :func:`stacked_work`: on a GPU MSDL's stacked model runs its scales as one batched layer, so its
+steps launch a quarter of the kernels they launch alone (the H200's 19-rate MSDL sweeps took 471 s, priced at
+1,485 s by the work alone and 392 s by the stacked work); the plan prices sweeps by it (:func:`member_seconds`).
 So the model is calibrated by the machines that made the records; with fewer than ``MIN_RECORDS`` such records of
 different runs (by their work: repeats, other images of one size and the members of one batch count once) of a
 device type, the figures of the last benchmark on it are used (``BENCHMARK_DEFAULTS``), and the fit may move
@@ -510,6 +513,28 @@ def model_key(device: str, config) -> str:
     return f"{device} {kind}" if kind else device
 
 
+def stacked_work(config) -> Work:
+    """:func:`work` of ``config`` as a member of a stacked sweep (``mgdl-campaign --batch``) on a GPU: the same,
+    except that MSDL's stacked model (``training.batched_msdl``) runs its scales as one batched layer too, so a step
+    launches the kernels of one subnetwork's layers, not of ``len(scales)`` subnetworks' (its FLOPs stay)."""
+    w = work(config)
+    structure = getattr(config, "structure", None)
+    s = get_structure(structure) if isinstance(structure, str) else None
+    if isinstance(s, MSDLStructure):
+        return replace(w, layer_epochs=w.layer_epochs / len(s.scales))
+    return w
+
+
+def member_seconds(models: dict[str, DeviceModel | EagerModel | CheckModel], device: str, config) -> float:
+    """Estimated seconds of ``config`` as a member of a stacked sweep on ``device``, to be combined by
+    :func:`batch_seconds`: on a GPU by :func:`stacked_work`; on the CPU as :func:`seconds` alone (MSDL's eager steps
+    there are priced by their operations alone, which no stacked record has calibrated)."""
+    if device != "cuda":
+        return seconds(models, device, config)
+    return models[model_key(device, config)].seconds(stacked_work(config)) + models[f"{device} checks"].seconds(
+        checks(config))
+
+
 def seconds(models: dict[str, DeviceModel | EagerModel | CheckModel], device: str, config) -> float:
     """Estimated seconds of training ``config`` on ``device`` by the model of its engine, and of its eigenvalue
     checks by the device's check model (key ``"<device> checks"``)."""
@@ -586,12 +611,13 @@ def fit(records) -> dict[str, DeviceModel | EagerModel | CheckModel]:
         device = rec.config.get("device", "cpu")
         size = rec.provenance.get("batch")
         if size:
-            # the wall time of a batch of runs trained together: one row per batch, for one of its members
-            # (not MSDL's: its batches stack the scales too, so a member's steps run fewer kernels than alone)
+            # the wall time of a batch of runs trained together: one row per batch, for one of its members, by
+            # the work it does in the batch (:func:`stacked_work`; MSDL's on the CPU calibrates nothing, see there)
             msdl = isinstance(getattr(config, "structure", None), str) and isinstance(
                 get_structure(config.structure), MSDLStructure)
-            if isinstance(size, int) and size > 0 and w.epochs and not c.count and not msdl:
-                batches.setdefault((device, batch_of(config), size, float(seconds)), (config, w))
+            if isinstance(size, int) and size > 0 and w.epochs and not c.count and not (msdl and device != "cuda"):
+                member = stacked_work(config) if device == "cuda" else w
+                batches.setdefault((device, batch_of(config), size, float(seconds)), (config, member))
             continue
         if rec.config["task"] == "eigenvalues" or rec.config.get("track_every"):
             # eigenvalue checks take much of the time: they calibrate the check model, not the training one

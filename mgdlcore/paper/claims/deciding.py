@@ -56,25 +56,31 @@ def undecided(claims: Sequence[Claim], verdicts: Mapping[str, Verdict], patterns
 class Costs:
     """The time of any set of pending runs trained as ``--batch`` trains them: each learning-rate sweep
     (:func:`~mgdlcore.experiments.runner.batch_groups`) as one stacked model
-    (:func:`~mgdlcore.experiments.cost.batch_seconds`), any other run alone. ``seconds``: each run alone, by key."""
+    (:func:`~mgdlcore.experiments.cost.batch_seconds`), any other run alone. ``seconds``: each run alone, by key;
+    ``members``: each run as a member of its stacked sweep (:func:`~mgdlcore.experiments.cost.member_seconds`;
+    default: as alone), used where two or more runs of one sweep are trained together."""
 
-    def __init__(self, todo: Sequence, seconds: Mapping[str, float], device: str):
+    def __init__(self, todo: Sequence, seconds: Mapping[str, float], device: str,
+                 members: Mapping[str, float] | None = None):
         from ...experiments.runner import batch_groups
 
         self.device = device
         self.group: dict[str, int] = {}
         self.alone: dict[str, float] = {}
+        self.member: dict[str, float] = {}
         for i, group in enumerate(batch_groups(list(todo))):
             for c in group:
                 self.group[c.key], self.alone[c.key] = i, float(seconds[c.key])
+                self.member[c.key] = float((members or seconds)[c.key])
 
     def __call__(self, keys: Iterable[str]) -> float:
         from ...experiments.cost import batch_seconds
 
-        groups: dict[int, list[float]] = {}
+        groups: dict[int, list[str]] = {}
         for k in set(keys):
-            groups.setdefault(self.group[k], []).append(self.alone[k])
-        return sum(batch_seconds(v, self.device) for v in groups.values())
+            groups.setdefault(self.group[k], []).append(k)
+        return sum(batch_seconds([(self.member if len(v) > 1 else self.alone)[k] for k in v], self.device)
+                   for v in groups.values())
 
 
 def decision_order(claims: Sequence[Claim], verdicts: Mapping[str, Verdict], todo: Sequence, profile: str,
