@@ -8,6 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
+# Hessian-vector products stay eager in tests unless a test asks otherwise: whether a structure's products are
+# compiled depends on how long earlier tests spent on them (analysis.hessian.HvpCompiler), and a compiled product
+# differs from an eager one by float rounding, so comparisons of two runs must not depend on the order of tests.
+os.environ.setdefault("MGDL_COMPILE_HVP", "never")
+
 
 @pytest.fixture
 def user_image(tmp_path):

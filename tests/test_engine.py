@@ -423,3 +423,47 @@ def test_a_record_carries_the_commit_its_run_started_from(tmp_path, monkeypatch)
     finally:
         prov.git_state.cache_clear()
     assert rec.provenance["commit"] == "a" * 40
+
+
+@pytest.mark.parametrize("moves", [False, True])
+def test_adopt_hands_unfinished_runs_checkpoints_to_the_new_code_and_their_record_says_so(tmp_path, monkeypatch,
+                                                                                          moves):
+    """A change shown not to move results carries the checkpoints of the task's unfinished runs on that device
+    (in-run and parked) to the new code's folder names, so a long run resumes; its record then names the older code
+    and the record that vouched for it. A change that moved results carries nothing, nor are other devices' runs
+    carried."""
+    import dataclasses
+
+    from mgdlcore.experiments import parking, segments
+
+    run(ToyConfig(x=2.0), results_dir=tmp_path)
+    old = runner.current_code("toy")
+    unfinished, elsewhere = ToyConfig(x=5.0), dataclasses.replace(ToyConfig(x=5.0), device="cuda")
+    names = {}
+    for root, config in ((parking.CHECKPOINTS, unfinished), (parking.PARKED, unfinished), (parking.CHECKPOINTS, elsewhere)):
+        folder = tmp_path / root / runner.checkpoint_name("toy", config.key, old)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / segments.FILE).write_text(json.dumps({"before": 7.0, "count": 2, "complete": True, "started": 0.0}))
+        names[(root, config.device)] = folder
+    monkeypatch.setattr(verify, "config_keys", lambda task, device: {c.key for c in (unfinished, elsewhere)
+                                                                     if task == "toy" and c.device == device})
+    fake = {**old, "models": "000000000000"}
+    monkeypatch.setitem(runner._FINGERPRINTS, runner.kind_of("toy").module, fake)
+    if moves:
+        kind = runner.kind_of("toy")
+        moved = dataclasses.replace(kind, compute=lambda c, ctx: toy_compute(dataclasses.replace(c, x=c.x + 1), ctx))
+        monkeypatch.setitem(runner.KINDS, "toy", moved)
+    verify.adopt(tmp_path)
+    carried = {k: f.with_name(runner.checkpoint_name("toy", unfinished.key, fake)) for k, f in names.items()}
+    assert names[(parking.CHECKPOINTS, "cuda")].is_dir()                   # another device's run: never carried
+    if moves:
+        assert all(f.is_dir() for f in names.values()) and not any(f.exists() for f in carried.values())
+        return
+    for root in (parking.CHECKPOINTS, parking.PARKED):
+        assert not names[(root, "cpu")].exists() and carried[(root, "cpu")].is_dir()
+        note = json.loads((carried[(root, "cpu")] / segments.FILE).read_text())["adopted"]
+        assert note == [{"from_code": runner.code_digest(old), "checked_by": record_path(tmp_path, ToyConfig()).name,
+                         "commit": note[0]["commit"]}]
+    rec = run(unfinished, results_dir=tmp_path)                              # resumes in the carried folder
+    assert rec.provenance["checkpoint_adopted"][0]["from_code"] == runner.code_digest(old)
+    assert rec.provenance["segments"] == 3

@@ -86,3 +86,19 @@ def test_a_plan_gives_the_pace_since_a_run_last_resumed(tmp_path):
     shutil.rmtree(folder)                                                # a fresh clone: the parked copy only
     assert parking.resumed(folder) == (3600.0, 1000)
     assert parking.restore(folder) and parking.resumed(folder) == (3600.0, 1000)
+
+
+def test_parking_and_restoring_keep_the_note_of_checkpoints_carried_to_newer_code(tmp_path):
+    folder = checkpoint(tmp_path, "regression-aaaa-1111", nbytes=10)
+    note = {"from_code": "0123abcd", "checked_by": "x.json", "commit": "c0ffee"}
+    assert parking.carry(tmp_path, {"regression-aaaa-1111": "regression-aaaa-2222"}, note) == \
+        [f"{parking.CHECKPOINTS}/regression-aaaa-2222"]
+    folder = folder.with_name("regression-aaaa-2222")
+    parking.park(tmp_path)
+    parked = tmp_path / parking.PARKED / folder.name
+    assert json.loads((parked / segments.FILE).read_text())["adopted"] == [note]
+    (folder / "train-000.pt").unlink()
+    assert parking.restore(folder)
+    assert segments.begin(folder).adopted == (note,)
+    assert json.loads((folder / segments.FILE).read_text())["adopted"] == [note]
+    assert segments.provenance_fields(segments.begin(folder))["checkpoint_adopted"] == [note]

@@ -9,7 +9,9 @@ and flips sign every step (Theorem 1: on a quadratic, GD diverges exactly when `
   (batched GEMMs, about 10x faster); otherwise by automatic differentiation (``torch.func``: a vmapped
   forward-over-reverse Hessian-vector product over the identity, in chunks). No loops over samples.
 * ``hvp_function``: one Hessian-vector product, for ``extreme_eigenvalues`` and ``both_ends`` (Lanczos,
-  ``scipy.sparse.linalg.eigsh``), for networks whose dense Hessian does not fit.
+  ``scipy.sparse.linalg.eigsh``), for networks whose dense Hessian does not fit. Eager at first; once the products
+  of one network structure have taken ``COMPILE_AFTER_SECONDS`` in a process, through ``torch.compile`` (see
+  :class:`HvpCompiler`: checked against the eager product at every use, eager wherever compiling fails).
 * ``eigen_callback``: a ``training.train`` callback that records the ``k`` smallest and largest eigenvalues of
   ``I - eta H`` at the parameters *before* the update of that epoch (as the authors do).
 
@@ -26,7 +28,10 @@ Both have second derivative 0 away from and at the kink.
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -218,24 +223,144 @@ def loss_hessian(net: nn.Module, loss_of_net: LossOfNet, *, chunk_size: int | No
     return 0.5 * (h + h.T)
 
 
+COMPILE_ENV = "MGDL_COMPILE_HVP"   # auto (default) | always | never
+COMPILE_MODES = ("auto", "always", "never")
+COMPILE_AFTER_SECONDS = 30.0        # eager seconds of one structure's products before compiling (about a compile)
+COMPILE_TOLERANCE = 1e-5            # largest |compiled - eager| / |eager| accepted at a check
+RECOMPILE_LIMIT = 64                # graphs dynamo keeps per code object (one per structure; torch's default is 8)
+
+
+def compile_mode() -> str:
+    """The Hessian-vector product's compile mode from ``MGDL_COMPILE_HVP``: ``auto`` (the default; compile a
+    structure once its eager products have taken ``COMPILE_AFTER_SECONDS``), ``always`` or ``never``."""
+    mode = os.environ.get(COMPILE_ENV, "auto").strip().lower() or "auto"
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"{COMPILE_ENV}={mode!r} is not a compile mode; accepted: {', '.join(COMPILE_MODES)}")
+    return mode
+
+
+class HvpCompiler:
+    """When ``hvp_function`` switches a network structure's Hessian-vector products to ``torch.compile``.
+
+    On the CPU an eager product of a small network is thousands of dispatched operations (the deep B-spline MSDL of
+    Sec. 7: 206 ms; compiled 8.3 ms, ``benchmarks/compiled_steps.py``), but compiling costs 10-50 s per structure,
+    more than a short run spends on products. So a structure (network class, parameter shapes, input shape, dtype,
+    device) is compiled once its eager products have taken about what a compile costs (``COMPILE_AFTER_SECONDS``:
+    at most twice the best time in hindsight); ``MGDL_COMPILE_HVP=always`` compiles at once, ``never`` stays eager.
+
+    The compiled product is the same function of the same tensors (``torch.func.jvp`` of ``torch.func.grad``); it
+    differs from the eager one by float rounding (2e-7 relative on Sec. 7's networks). Each ``hvp_function`` checks
+    its first compiled product against the eager one and stays eager above ``COMPILE_TOLERANCE``. A structure whose
+    compile fails (inductor needs a C++ compiler on the CPU) stays eager for the process, with one warning.
+    Training never goes through here: loss curves do not depend on this choice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.spent: dict[tuple, float] = {}
+        self.refused: dict[tuple, str] = {}
+        self.compiled: set[tuple] = set()
+        self.unavailable: str | None = None     # why compiling fails in this process (then nothing is compiled)
+        self._counts = threading.local()        # products of this thread: a run's provenance says how many compiled
+
+    def counts(self) -> dict[str, int]:
+        """``{"compiled": n, "eager": m}``: the vector products taken so far in this thread."""
+        c = self._counts
+        return {"compiled": getattr(c, "compiled", 0), "eager": getattr(c, "eager", 0)}
+
+    def count(self, compiled: bool) -> None:
+        name = "compiled" if compiled else "eager"
+        setattr(self._counts, name, getattr(self._counts, name, 0) + 1)
+
+    def due(self, key: tuple, mode: str) -> bool:
+        if mode == "never" or self.unavailable is not None or key in self.refused:
+            return False
+        return mode == "always" or key in self.compiled or self.spent.get(key, 0.0) >= COMPILE_AFTER_SECONDS
+
+    def spend(self, key: tuple, seconds: float) -> None:
+        with self._lock:
+            self.spent[key] = self.spent.get(key, 0.0) + seconds
+
+    def refuse(self, key: tuple, why: str) -> None:
+        with self._lock:
+            first = key not in self.refused
+            self.refused[key] = why
+        if first:
+            warnings.warn(f"Hessian-vector products stay eager for this network: {why}", RuntimeWarning, stacklevel=3)
+
+    def compile(self, key: tuple, one: Callable, theta: Tensor, v: Tensor):
+        """``torch.compile(one)`` when its product at ``(theta, v)`` matches the eager one, else None (refused)."""
+        import torch._dynamo
+
+        try:
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, RECOMPILE_LIMIT)
+            compiled = torch.compile(one, dynamic=False)
+            with _FORWARD_AD:
+                got, ref = compiled(theta, v), one(theta, v)
+        except Exception as exc:  # no C++ compiler, an unsupported operation: eager is always right
+            why = f"torch.compile failed ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})"
+            self.unavailable = why
+            self.refuse(key, why)
+            return None
+        diff = float((got - ref).norm() / ref.norm().clamp_min(torch.finfo(ref.dtype).tiny))
+        if not diff <= COMPILE_TOLERANCE:
+            self.refuse(key, f"the compiled product differs from the eager one by {diff:.1e} (relative), above "
+                             f"{COMPILE_TOLERANCE:g}")
+            return None
+        with self._lock:
+            self.compiled.add(key)
+        return compiled
+
+
+HVP_COMPILER = HvpCompiler()
+
+
+def _structure(net: nn.Module, loss_of_net, theta: Tensor) -> tuple:
+    """What one compiled product serves: the network's class and parameter shapes, the loss's inputs, dtype, device."""
+    shapes = tuple((n, tuple(p.shape)) for n, p in trainable(net))
+    x = getattr(loss_of_net, "x", None)
+    acts = sorted({getattr(m.act, "__qualname__", type(m.act).__qualname__) for m in net.modules() if hasattr(m, "act")})
+    return (type(net).__qualname__, tuple(acts), shapes,
+            type(loss_of_net).__qualname__, tuple(x.shape) if isinstance(x, Tensor) else None, theta.dtype,
+            str(theta.device))
+
+
 def hvp_function(net: nn.Module, loss_of_net: LossOfNet) -> Callable[[np.ndarray], np.ndarray]:
     """``v -> H v`` at the current parameters, on numpy vectors (what ``extreme_eigenvalues`` needs).
 
-    Computed in the parameters' dtype on their device; the input may be a vector or an (P, m) block.
+    Computed in the parameters' dtype on their device; the input may be a vector or an (P, m) block. A vector's
+    product is compiled when :data:`HVP_COMPILER` says so (``MGDL_COMPILE_HVP``); a block's is always eager.
     """
+    mode = compile_mode()
     f = flat_loss(net, loss_of_net)
     theta = flat_parameters(net)
     g = grad(f)
 
-    def one(v: Tensor) -> Tensor:
-        return jvp(g, (theta,), (v,))[1]
+    def one(th: Tensor, v: Tensor) -> Tensor:
+        return _func_jvp(g, (th,), (v,))[1]
 
-    many = vmap(one)
+    many = vmap(lambda v: jvp(g, (theta,), (v,))[1])
+    key = _structure(net, loss_of_net, theta)
+    compiled = []                                   # [] not yet tried, [None] refused, [fn] in use
+
+    def product(t: Tensor) -> Tensor:
+        if not compiled and HVP_COMPILER.due(key, mode):
+            compiled.append(HVP_COMPILER.compile(key, one, theta, t))
+        if compiled and compiled[0] is not None:
+            HVP_COMPILER.count(True)
+            with _FORWARD_AD:
+                return compiled[0](theta, t)
+        start = time.perf_counter()
+        with _FORWARD_AD:
+            out = one(theta, t)
+        HVP_COMPILER.spend(key, time.perf_counter() - start)
+        HVP_COMPILER.count(False)
+        return out
 
     def hvp(v: np.ndarray) -> np.ndarray:
         t = torch.as_tensor(np.asarray(v), dtype=theta.dtype, device=theta.device)
         if t.ndim == 1:
-            out = one(t)
+            out = product(t)
         else:
             out = many(t.reshape(t.shape[0], -1).T).T
         return out.detach().cpu().double().numpy().reshape(np.shape(v))

@@ -78,9 +78,12 @@ def _segments_data(folder: Path) -> dict:
 
 
 def _resumed_field(folder: Path) -> dict:
-    """The segments file's record of where the current segment started, to carry over (empty where it has none)."""
-    found = segments.resumed(_segments_data(folder))
-    return {} if found is None else {segments.RESUMED: {"seconds": found[0], "epochs": found[1]}}
+    """The segments file's record of where the current segment started and of checkpoints carried to newer code,
+    to carry over (empty where it has neither)."""
+    data = _segments_data(folder)
+    found, notes = segments.resumed(data), segments.adopted(data)
+    return ({} if found is None else {segments.RESUMED: {"seconds": found[0], "epochs": found[1]}}) | \
+        ({segments.ADOPTED: list(notes)} if notes else {})
 
 
 def resumed(folder: str | os.PathLike) -> tuple[float, int] | None:
@@ -177,6 +180,29 @@ def restore(folder: str | os.PathLike) -> bool:
     (folder / segments.FILE).write_text(json.dumps(
         {"before": before, "count": count, "complete": complete, "started": last, **_resumed_field(parked)}))
     return True
+
+
+def carry(results_dir: str | os.PathLike, renames: dict[str, str], note: dict) -> list[str]:
+    """Rename the checkpoint folders ``renames`` (old name -> new name), in-run and parked, adding ``note`` to the
+    ``adopted`` list of each one's segments file: the checkpoints of a run whose code changed in a way
+    ``mgdl-results adopt`` showed not to move results, handed to the new code. Returns the folders carried; a
+    folder whose new name is taken already is left as it is."""
+    results_dir = Path(results_dir)
+    out = []
+    for root in (results_dir / CHECKPOINTS, results_dir / PARKED):
+        for old, new in renames.items():
+            src, dest = root / old, root / new
+            if not src.is_dir() or dest.exists():
+                continue
+            data = _segments_data(src)
+            data[segments.ADOPTED] = [*segments.adopted(data), note]
+            fd, tmp = tempfile.mkstemp(dir=src, prefix=segments.FILE, suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                json.dump(data, fh, sort_keys=True)
+            os.replace(tmp, src / segments.FILE)
+            os.replace(src, dest)
+            out.append(f"{root.name}/{new}")
+    return out
 
 
 def discard(folder: str | os.PathLike) -> None:

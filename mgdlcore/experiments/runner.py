@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -229,11 +230,36 @@ def find_record(config: ExperimentConfig, results_dir: str | os.PathLike, *, mov
     return rec, None
 
 
+def hvp_counts() -> dict[str, int]:
+    """The Hessian-vector products this thread has taken so far, compiled and eager (``analysis.hessian``; looked
+    up, not imported, so that the runner does not put that module on every kind's code path)."""
+    hessian = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.analysis.hessian")
+    return hessian.HVP_COMPILER.counts() if hessian is not None else {"compiled": 0, "eager": 0}
+
+
+def hvp_products(before: dict[str, int]) -> dict:
+    """What a record says about the Hessian-vector products of its last start (``provenance.hvp_products``: how many
+    were compiled and how many eager; both agree to float rounding, see ``analysis.hessian.HvpCompiler``); nothing
+    for a run that took none."""
+    now = hvp_counts()
+    taken = {k: now[k] - before.get(k, 0) for k in now}
+    return {"hvp_products": taken} if any(taken.values()) else {}
+
+
 def checkpoint_folder(results_dir: str | os.PathLike, config: ExperimentConfig, code: dict[str, str]) -> Path:
     """``<results>/.checkpoints/<task>-<key>-<code>/``: the checkpoints of one config made by one version of its
     code path (a checkpoint of other code is never resumed); removed once the record is written."""
-    digest = hashlib.sha256(json.dumps(code, sort_keys=True).encode()).hexdigest()[:8]
-    return Path(results_dir) / CHECKPOINTS / f"{config.task}-{config.key[:16]}-{digest}"
+    return Path(results_dir) / CHECKPOINTS / checkpoint_name(config.task, config.key, code)
+
+
+def checkpoint_name(task: str, key: str, code: dict[str, str]) -> str:
+    """The name of the checkpoint folder of the config with ``key`` made by code ``code`` (its fingerprint)."""
+    return f"{task}-{key[:16]}-{code_digest(code)}"
+
+
+def code_digest(code: dict[str, str]) -> str:
+    """A short digest of a code fingerprint (``provenance.code``), as checkpoint folders are named by it."""
+    return hashlib.sha256(json.dumps(code, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def find_on_any_device(configs, results_dir: str | os.PathLike, *, stale_elsewhere: bool = False,
@@ -294,11 +320,12 @@ def run(config: ExperimentConfig, *, results_dir: str | os.PathLike | None = Non
     code, git = current_code(config.task), git_state()       # both as the run starts
 
     def compute(seg: segments.Segments) -> Record:
-        t0 = time.perf_counter()
+        t0, products = time.perf_counter(), hvp_counts()
         out = kind.compute(config, ctx)
         seconds = seg.before + time.perf_counter() - t0
         arrays = {k: v for k, v in out.arrays.items() if np.size(v) <= MAX_ARRAY_SIZE}
-        prov = provenance(device, seconds=seconds, code=code, extra=segments.provenance_fields(seg), git=git)
+        extra = {**segments.provenance_fields(seg), **hvp_products(products)}
+        prov = provenance(device, seconds=seconds, code=code, extra=extra, git=git)
         return make_record(config, metrics=out.metrics, series=out.series, arrays=list(arrays), provenance=prov,
                            profile=profile), arrays
 

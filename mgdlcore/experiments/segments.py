@@ -20,6 +20,7 @@ from pathlib import Path
 FILE = "segments.json"
 SAVES = "train-*.pt"   # the checkpoint files of :mod:`mgdlcore.training.checkpoint`
 RESUMED = "resumed"    # where the current segment started: seconds and epochs saved then (a plan's recent pace)
+ADOPTED = "adopted"    # checkpoints carried to newer code by ``mgdl-results adopt`` (one note per carry)
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,14 @@ class Segments:
     before: float
     count: int
     complete: bool
+    adopted: tuple[dict, ...] = ()   # notes of ``adopted``: the run resumed checkpoints of older, checked code
 
 
 def _read(folder: Path) -> dict | None:
     try:
         data = json.loads((folder / FILE).read_text())
         return {"before": float(data["before"]), "count": int(data["count"]), "complete": bool(data["complete"]),
-                "started": float(data["started"])}
+                "started": float(data["started"]), ADOPTED: adopted(data)}
     except (OSError, ValueError, KeyError, TypeError):
         return None   # none yet, or unreadable: the earlier time is unknown
 
@@ -51,12 +53,14 @@ def begin(folder: str | os.PathLike, now: float | None = None) -> Segments:
         seg = Segments(0.0, 1, complete=not saves)
     else:
         last = max(saves, default=prev["started"])
-        seg = Segments(prev["before"] + max(0.0, last - prev["started"]), prev["count"] + 1, prev["complete"])
+        seg = Segments(prev["before"] + max(0.0, last - prev["started"]), prev["count"] + 1, prev["complete"],
+                       prev[ADOPTED])
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=FILE, suffix=".tmp")
     with os.fdopen(fd, "w") as fh:
         json.dump({"before": seg.before, "count": seg.count, "complete": seg.complete, "started": now,
-                   RESUMED: {"seconds": seg.before, "epochs": epochs_saved(folder)}}, fh)
+                   RESUMED: {"seconds": seg.before, "epochs": epochs_saved(folder)},
+                   **({ADOPTED: list(seg.adopted)} if seg.adopted else {})}, fh)
     os.replace(tmp, folder / FILE)
     return seg
 
@@ -81,6 +85,12 @@ def resumed(data: dict) -> tuple[float, int] | None:
         return None
 
 
+def adopted(data: dict) -> tuple[dict, ...]:
+    """The carry notes of a segments file's ``data`` (empty for a run that never changed code)."""
+    notes = data.get(ADOPTED) if isinstance(data, dict) else None
+    return tuple(n for n in notes if isinstance(n, dict)) if isinstance(notes, list) else ()
+
+
 def abandon(folder: str | os.PathLike) -> None:
     """After a run stopped with an error: remove ``folder`` (and an emptied parent) when it holds no checkpoint,
     so a run refused before any work leaves no file behind; a folder with checkpoints is kept for the resume."""
@@ -103,4 +113,6 @@ def provenance_fields(seg: Segments) -> dict:
         out["segments"] = seg.count
     if not seg.complete:
         out["seconds_complete"] = False   # an earlier start left checkpoints but no segments file
+    if seg.adopted:
+        out["checkpoint_adopted"] = list(seg.adopted)   # epochs before a carry were made by the older code
     return out

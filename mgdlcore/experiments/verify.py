@@ -308,7 +308,32 @@ def adopt(results_dir: str | Path, *, jobs: int = 1, dry_run: bool = False,
             data["provenance"]["adopted"] = {"from_code": old, "checked_by": sample.path.name, "commit": commit}
             write_json_atomic(rec.path, data)
             adopted += 1
+        if key[3] is None:      # a batch's checkpoints are named by its members, not carried
+            for name in carry_checkpoints(results_dir, key[0], key[2], json.loads(key[1]), code,
+                                          {"checked_by": sample.path.name, "commit": commit}):
+                print(f"  {key[0]} ({key[2]}): checkpoints carried to the current code: {name}", flush=True)
     return adopted, lines
+
+
+def carry_checkpoints(results_dir: str | Path, task: str, device: str, old_code: dict, code: dict,
+                      note: dict) -> list[str]:
+    """Hand the checkpoints of ``task``'s unfinished runs on ``device`` made by ``old_code`` to ``code``, once
+    :func:`adopt` has shown that change not to move results (so that a long run resumes instead of starting over):
+    the folders are renamed (:func:`mgdlcore.experiments.parking.carry`), and the run's record will say, in
+    ``provenance.checkpoint_adopted``, the older code, the record whose rerun vouched for the change and the commit.
+    The device is told by the configs of every profile (a folder's name carries only the config's key)."""
+    from .runner import checkpoint_name, code_digest
+
+    keys = config_keys(task, device)
+    renames = {checkpoint_name(task, k, old_code): checkpoint_name(task, k, code) for k in keys}
+    return parking.carry(results_dir, renames, {"from_code": code_digest(old_code), **note})
+
+
+def config_keys(task: str, device: str) -> set[str]:
+    """The keys of every profile's configs of ``task`` on ``device``."""
+    from .profiles import PROFILE_NAMES, all_configs
+
+    return {c.key for profile in PROFILE_NAMES for c in all_configs(profile, device=device) if c.task == task}
 
 
 def compact_all(results_dir: str | Path) -> int:
