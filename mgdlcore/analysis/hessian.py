@@ -329,7 +329,7 @@ def hvp_function(net: nn.Module, loss_of_net: LossOfNet) -> Callable[[np.ndarray
     """``v -> H v`` at the current parameters, on numpy vectors (what ``extreme_eigenvalues`` needs).
 
     Computed in the parameters' dtype on their device; the input may be a vector or an (P, m) block. A vector's
-    product is compiled when :data:`HVP_COMPILER` says so (``MGDL_COMPILE_HVP``); a block's is always eager.
+    product is compiled when ``HVP_COMPILER`` says so (``MGDL_COMPILE_HVP``); a block's is always eager.
     """
     mode = compile_mode()
     f = flat_loss(net, loss_of_net)

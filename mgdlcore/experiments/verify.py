@@ -319,7 +319,7 @@ def carry_checkpoints(results_dir: str | Path, task: str, device: str, old_code:
                       note: dict) -> list[str]:
     """Hand the checkpoints of ``task``'s unfinished runs on ``device`` made by ``old_code`` to ``code``, once
     :func:`adopt` has shown that change not to move results (so that a long run resumes instead of starting over):
-    the folders are renamed (:func:`mgdlcore.experiments.parking.carry`), and the run's record will say, in
+    the folders are renamed (``parking.carry``), and the run's record will say, in
     ``provenance.checkpoint_adopted``, the older code, the record whose rerun vouched for the change and the commit.
     The device is told by the configs of every profile (a folder's name carries only the config's key)."""
     from .runner import checkpoint_name, code_digest
