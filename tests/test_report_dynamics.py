@@ -154,3 +154,29 @@ def test_the_figure_pairs_runs_of_one_device_and_the_table_lists_every_device(tm
     made["MSDL"].path.unlink()                                    # MSDL on the GPU only: drawn from there
     shown = rd.paper_tracked([msdl, mgdl], tmp_path)
     assert {k: r.config["device"] for k, r in shown.items()} == {(1, "MSDL"): "cuda", (1, "MGDL"): "cpu"}
+
+
+def test_a_gpu_sweep_stale_only_by_code_is_still_shown_and_its_provenance_says_so(tmp_path, monkeypatch):
+    """After a code change a GPU's sweep cannot be adopted on a CPU: the book keeps showing it (it is the only
+    paper-setting sweep there is) and says beside it that it awaits ``mgdl-results adopt --device cuda``; a stale
+    sweep of the book's own device is not shown (it is to be rerun here)."""
+    from mgdlcore.experiments import runner
+
+    configs = [gd_dynamics.make_config("learning_rate", 1, "SGDL", lr, "smoke", device="cpu", epochs=20)
+               for lr in (0.01, 0.1)]
+    for config in configs:
+        rec = run(config, results_dir=tmp_path, profile="smoke", progress=False)
+        other = dataclasses.replace(config, device="cuda")
+        data = json.loads(rec.path.read_text())
+        data.update(key=other.key, config=other.to_dict())
+        write_json_atomic(record_path(tmp_path, other), data)
+    module = runner.kind_of("learning_rate").module
+    monkeypatch.setitem(runner._FINGERPRINTS, module, {**runner.current_code("learning_rate"), "models": "0" * 12})
+    sweeps, replicates = rd.paper_sweeps(configs, tmp_path)
+    assert {r.config["device"] for r in sweeps[(1, "SGDL")]} == {"cuda"} and len(sweeps[(1, "SGDL")]) == 2
+    assert replicates == []                                   # the CPU's records are stale here: not shown
+    line = rd.provenance_line(sweeps[(1, "SGDL")])
+    assert "2 of these 2 records were made by code that has changed since (models)" in line
+    assert "mgdl-results adopt --device cuda" in line
+    monkeypatch.undo()
+    assert "changed since" not in rd.provenance_line(rd.paper_sweeps(configs, tmp_path)[0][(1, "SGDL")])

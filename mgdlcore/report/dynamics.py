@@ -42,13 +42,18 @@ def at_lr(records: Iterable, learning_rate: float):
 
 
 def provenance_line(records: Iterable) -> str:
-    """The distinct ``profile, device, seed, commit`` lines of ``records``, joined by '; '."""
+    """The distinct ``profile, device, seed, commit`` lines of ``records``, joined by '; ', and the note on records
+    of another device whose code changed since (:func:`~mgdlcore.report.provenance.stale_note`)."""
+    from .provenance import stale_note
+
+    records = list(records)
     seen = []
     for r in records:
         text = r.provenance_text()
         if text not in seen:
             seen.append(text)
-    return "; ".join(seen) if seen else "no records"
+    note = stale_note(records)
+    return ("; ".join(seen) if seen else "no records") + (f"; {note}" if note else "")
 
 
 def count_below(metrics: dict) -> str:
@@ -94,20 +99,17 @@ def paper_sweeps(configs: Sequence, results_dir) -> tuple[dict[tuple, list], lis
     """The paper-profile synthetic sweeps of ``configs`` as ``{(setting, method): [records]}``, each sweep from one
     device: the one whose current records cover most of its grid (the configs' own device on a tie), so that a
     sweep never mixes devices. Also the replicates: ``(setting, method, learning_rate, {device: record})`` for
-    every config with a current record on more than one device. Nothing is computed."""
-    import dataclasses
-
-    from ..experiments.config import DEVICES
-    from ..experiments.runner import find_record
+    every config with a current record on more than one device. Records of another device that are stale only
+    because the code changed since count too (``find_on_any_device(stale_elsewhere=True)``; the provenance line
+    says so). Nothing is computed."""
+    from ..experiments.runner import find_on_any_device
 
     found: dict[tuple, dict[str, dict[float, object]]] = {}
     for c in configs:
         if c.image is not None:
             continue
-        for device in (c.device, *(d for d in DEVICES if d != c.device)):
-            rec, _ = find_record(dataclasses.replace(c, device=device), results_dir, move_corrupt=False)
-            if rec is not None:
-                found.setdefault((c.setting, c.method), {}).setdefault(device, {})[c.learning_rate] = rec
+        for rec in find_on_any_device([c], results_dir, stale_elsewhere=True, every_device=True):
+            found.setdefault((c.setting, c.method), {}).setdefault(rec.config["device"], {})[c.learning_rate] = rec
     sweeps, replicates = {}, []
     for key, per_device in found.items():
         device = max(per_device, key=lambda d: len(per_device[d]))     # first (own device) wins a tie
@@ -124,7 +126,8 @@ def tracked_records(configs: Sequence, results_dir) -> list:
     order of ``configs``, each config's own device first; nothing is computed."""
     from ..experiments.runner import find_on_any_device
 
-    return find_on_any_device([c for c in configs if c.track_every], results_dir, every_device=True)
+    return find_on_any_device([c for c in configs if c.track_every], results_dir, stale_elsewhere=True,
+                              every_device=True)
 
 
 def paper_tracked(configs: Sequence, results_dir, found: Sequence | None = None) -> dict[tuple, object]:

@@ -226,7 +226,7 @@ def paper_runs(configs, results_dir, *, profile: str = "paper", by_seed: bool = 
 
     out: dict[str, Record | str] = {}
     for config in configs:
-        found = find_on_any_device([config], results_dir)
+        found = find_on_any_device([config], results_dir, stale_elsewhere=True)
         label = case_label(config) + (f" seed {config.seed}" if by_seed else "")
         out[label] = found[0] if found else \
             f"no {profile}-profile record yet (mgdl-campaign {profile} --only '{config.label()}*')"

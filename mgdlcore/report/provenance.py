@@ -17,7 +17,7 @@ def stale_note(records: Sequence[Record]) -> str:
     machine lacks, see ``find_on_any_device(stale_elsewhere=True)``); empty when every record is current."""
     from ..experiments.runner import staleness
 
-    stale = [(r, staleness(r)) for r in records]
+    stale = [(r, staleness(r)) for r in records if r.provenance.get("code")]   # a record without one: no claim
     stale = [(r, why) for r, why in stale if why]
     if not stale:
         return ""
@@ -36,5 +36,7 @@ def provenance_caption(records: Sequence[Record]) -> str:
     devices = sorted({r.provenance.get("device", "?") for r in records})
     seeds = sorted({r.config.get("seed") for r in records if r.config.get("seed") is not None})
     commits = sorted({_commit(r) for r in records})
+    note = stale_note(records)
     return (f"profile {', '.join(profiles)} · device {', '.join(devices)} · seed{'s' if len(seeds) > 1 else ''} "
-            f"{', '.join(map(str, seeds))} · commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}")
+            f"{', '.join(map(str, seeds))} · commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}"
+            + (f" · {note}" if note else ""))

@@ -29,7 +29,7 @@ def record_status(results_dir: str | Path, profiles: tuple[str, ...] = ("cpu", "
         started: dict[str, list] = {}
         for config, why in todo:
             reason = _reason_class(why)
-            if reason == "missing" and find_on_any_device([config], Path(results_dir)):
+            if reason == "missing" and find_on_any_device([config], Path(results_dir), stale_elsewhere=True):
                 reason = "elsewhere"
             by_task.setdefault(config.task, Counter())[reason] += 1
             if (found := saved_progress(Path(results_dir), [config])) is not None:
